@@ -48,11 +48,19 @@ def tests(session: nox.Session) -> None:
 def core(session: nox.Session) -> None:
     """ember-core alone, installed from its wheel, as a user without extras has it."""
     wheel_dir = tempfile.mkdtemp(prefix="ember-core-wheel-")
-    session.run("uv", "build", "--wheel", "--out-dir", wheel_dir, "packages/ember-core", external=True)
-    wheel = glob.glob(os.path.join(wheel_dir, "ember_core-*.whl"))[0]
-    session.install(wheel, "pytest", "pytest-asyncio", "pytest-timeout", "hypothesis", "httpx", "httpx-sse")
     session.run(
-        "pytest", "tests/core", "-p", "no:cacheprovider", *session.posargs,
+        "uv", "build", "--wheel", "--out-dir", wheel_dir, "packages/ember-core", external=True
+    )
+    wheel = glob.glob(os.path.join(wheel_dir, "ember_core-*.whl"))[0]
+    session.install(
+        wheel, "pytest", "pytest-asyncio", "pytest-timeout", "hypothesis", "httpx", "httpx-sse"
+    )
+    session.run(
+        "pytest",
+        "tests/core",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
         env={"EMBER_CORE_ONLY": "1"},
     )
 
@@ -60,7 +68,13 @@ def core(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff on everything; mypy --strict on packages/."""
-    session.install("ruff", "mypy", *[arg for p in _existing(PACKAGES) for arg in ("-e", p)], "redis", "types-redis")
+    session.install(
+        "ruff",
+        "mypy",
+        *[arg for p in _existing(PACKAGES) for arg in ("-e", p)],
+        "redis",
+        "types-redis",
+    )
     session.run("ruff", "check", ".")
     session.run("mypy", *[f"{p}/src" for p in _existing(PACKAGES)])
 
@@ -78,7 +92,9 @@ def wheels(session: nox.Session) -> None:
         if "ember/__init__.py" in names and not os.path.basename(wheel).startswith("ember_core-"):
             offenders.append(os.path.basename(wheel))
     if offenders:
-        session.error(f"these wheels ship ember/__init__.py and would clobber ember-core: {offenders}")
+        session.error(
+            f"these wheels ship ember/__init__.py and would clobber ember-core: {offenders}"
+        )
     session.log(f"{len(glob.glob(os.path.join(out, '*.whl')))} wheels built; namespace is clean")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import free_port, redis_server  # noqa: E402
+from servers import free_port, redis_server
 
 
 @pytest.fixture

@@ -58,8 +58,19 @@ def uvicorn_server(
     """Serve ``module:attribute`` with uvicorn in a child process; yield its base URL."""
     port = free_port()
     command = [
-        sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-        "--app-dir", str(app_dir), "--log-level", "warning", *args,
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--app-dir",
+        str(app_dir),
+        "--log-level",
+        "warning",
+        *args,
     ]
     process = subprocess.Popen(
         command,
@@ -96,8 +107,17 @@ def redis_server() -> Iterator[str]:
     workdir = tempfile.mkdtemp(prefix="ember-redis-")
     process = subprocess.Popen(
         [
-            redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", workdir,
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -15,11 +15,11 @@ from pkgutil import extend_path
 
 __path__ = extend_path(__path__, __name__)
 
-from typing import Any  # noqa: E402
+from typing import Any
 
-from .app import Ember  # noqa: E402
-from .datastructures import URL, Headers, QueryParams  # noqa: E402
-from .errors import (  # noqa: E402
+from .app import Ember
+from .datastructures import URL, Headers, QueryParams
+from .errors import (
     ConfigError,
     EmberError,
     HTTPError,
@@ -27,19 +27,19 @@ from .errors import (  # noqa: E402
     PluginError,
     PluginLoadError,
 )
-from .hookspecs import hookimpl  # noqa: E402
-from .lifespan import StartupError  # noqa: E402
-from .records import AppOption, Export, Injectable, RouteDecorator, RouteOption  # noqa: E402
-from .requests import ClientDisconnect, Request  # noqa: E402
-from .responses import (  # noqa: E402
+from .hookspecs import hookimpl
+from .lifespan import StartupError
+from .records import AppOption, Export, Injectable, RouteDecorator, RouteOption
+from .requests import ClientDisconnect, Request
+from .responses import (
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
     Response,
     StreamingResponse,
 )
-from .routing import Route  # noqa: E402
-from .sse import ServerSentEvent, SSEResponse, TokenStreamResponse  # noqa: E402
+from .routing import Route
+from .sse import ServerSentEvent, SSEResponse, TokenStreamResponse
 
 __version__ = "0.1.0"
 
@@ -127,7 +127,7 @@ def __getattr__(name: str) -> Any:
         if not plugins.installed(distribution):
             raise ImportError(
                 f"cannot import name {name!r} from 'ember': it is provided by {distribution}, "
-                f"which is not installed. Install it with: pip install \"{extra}\"",
+                f'which is not installed. Install it with: pip install "{extra}"',
                 name=name,
             )
         if plugins.is_disabled(plugin):

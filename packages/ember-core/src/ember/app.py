@@ -100,7 +100,7 @@ class Ember:
         if extra is not None:
             raise AttributeError(
                 f"'Ember' object has no attribute {name!r}: it is provided by {extra}; "
-                f"install it with: pip install \"{extra}\""
+                f'install it with: pip install "{extra}"'
             )
         raise AttributeError(f"'Ember' object has no attribute {name!r}")
 
@@ -129,7 +129,9 @@ class Ember:
         plugin's route decorator uses them for per-route values). Other keyword
         arguments are plugin route options, found in ``route.options``.
         """
-        unknown = [k for k, v in route_options.items() if v is not None and k not in self.route_options]
+        unknown = [
+            k for k, v in route_options.items() if v is not None and k not in self.route_options
+        ]
         if unknown:
             known = ", ".join(sorted(self.route_options)) or "none"
             raise ConfigError(
@@ -144,7 +146,7 @@ class Ember:
             path=path,
             methods=method_set,
             handler=handler,
-            name=name or getattr(handler, "__name__", path),
+            name=name or str(getattr(handler, "__name__", path)),
             endpoint=_unset_endpoint,
             max_body_size=max_body_size or self.max_body_size,
             options=dict(route_options),
@@ -214,7 +216,8 @@ class Ember:
     def _build_stack(self) -> ASGIApp:
         if self._asgi is None:
             plugin_middleware = [
-                check_middleware(m, {}) for m in _plugins.collect_middleware(self.plugin_manager, self)
+                check_middleware(m, {})
+                for m in _plugins.collect_middleware(self.plugin_manager, self)
             ]
             entries = [*reversed(self._user_middleware), *plugin_middleware]
             inner: ASGIApp = self._handle_http
@@ -242,7 +245,8 @@ class Ember:
                 logger.exception("the lifespan context failed on exit")
         await run_all(list(self._shutdown), "shutdown handler")
         await run_all(
-            _plugins.collect_callbacks(self.plugin_manager, "ember_shutdown", self), "plugin shutdown"
+            _plugins.collect_callbacks(self.plugin_manager, "ember_shutdown", self),
+            "plugin shutdown",
         )
 
     # ------------------------------------------------------------ ASGI
@@ -280,7 +284,11 @@ class Ember:
         if handled is not None:
             return handled  # type: ignore[no-any-return]
         logger.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
-        body = error_envelope("The server had an error while processing your request.", "server_error", "internal_error")
+        body = error_envelope(
+            "The server had an error while processing your request.",
+            "server_error",
+            "internal_error",
+        )
         if self.debug:
             body["error"]["traceback"] = "".join(traceback.format_exception(exc))
         return JSONResponse(body, status_code=500)
@@ -297,7 +305,9 @@ class Ember:
         os.environ["EMBER_WORKERS"] = str(workers)
         if workers > 1 or uvicorn_options.get("reload"):
             target, app_dir = self._import_string()
-            uvicorn.run(target, host=host, port=port, workers=workers, app_dir=app_dir, **uvicorn_options)
+            uvicorn.run(
+                target, host=host, port=port, workers=workers, app_dir=app_dir, **uvicorn_options
+            )
         else:
             uvicorn.run(self, host=host, port=port, **uvicorn_options)
 
@@ -346,7 +356,11 @@ def _guard(app: ASGIApp) -> ASGIApp:
             logger.exception("unhandled error in middleware for %s", scope.get("path"))
             if started:
                 raise
-            body = error_envelope("The server had an error while processing your request.", "server_error", "internal_error")
+            body = error_envelope(
+                "The server had an error while processing your request.",
+                "server_error",
+                "internal_error",
+            )
             await JSONResponse(body, status_code=500)(scope, receive, send)
 
     return guarded
@@ -356,7 +370,14 @@ def _parse_options(declared: list[AppOption], given: dict[str, Any]) -> dict[str
     valid = {option.name: option for option in declared}
     unknown = sorted(set(given) - set(valid))
     if unknown:
-        core = ["debug", "load_entry_points", "max_body_size", "lifespan", "plugins", "sse_ping_interval"]
+        core = [
+            "debug",
+            "load_entry_points",
+            "max_body_size",
+            "lifespan",
+            "plugins",
+            "sse_ping_interval",
+        ]
         names = ", ".join(sorted([*core, *valid]))
         raise TypeError(
             f"Ember() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "

@@ -47,7 +47,12 @@ def _plugins_command(show_all: bool, as_json: bool) -> int:
         print(
             json.dumps(
                 [
-                    {"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": list(i.hooks)}
+                    {
+                        "name": i.name,
+                        "distribution": i.distribution,
+                        "version": i.version,
+                        "hooks": list(i.hooks),
+                    }
                     for i in shown
                 ],
                 indent=2,
@@ -58,7 +63,11 @@ def _plugins_command(show_all: bool, as_json: bool) -> int:
         print("No plugins installed.")
         return 0
     for info in shown:
-        where = f"{info.distribution} {info.version}" if info.distribution else "(not from a distribution)"
+        where = (
+            f"{info.distribution} {info.version}"
+            if info.distribution
+            else "(not from a distribution)"
+        )
         print(f"{info.name:<12} {where}")
         print(f"{'':<12} hooks: {', '.join(info.hooks)}")
     return 0

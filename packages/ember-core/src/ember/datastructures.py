@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 class MultiDict(Mapping[str, str]):
     """A mapping whose lookups give the first value; ``getlist`` gives all."""
 
-    __slots__ = ("_items", "_first")
+    __slots__ = ("_first", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items = list(items)
@@ -59,13 +59,13 @@ class Headers(MultiDict):
 
     def __repr__(self) -> str:
         # Never show credentials in a repr that may end up in a log.
-        shown = [
-            (k, "<redacted>" if k in _SECRET_HEADERS else v) for k, v in self._items
-        ]
+        shown = [(k, "<redacted>" if k in _SECRET_HEADERS else v) for k, v in self._items]
         return f"Headers({shown!r})"
 
 
-_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "cookie", "proxy-authorization"})
+_SECRET_HEADERS = frozenset(
+    {"authorization", "x-api-key", "api-key", "cookie", "proxy-authorization"}
+)
 
 
 class QueryParams(MultiDict):

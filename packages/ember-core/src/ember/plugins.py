@@ -112,7 +112,9 @@ def load_entry_point_plugins() -> list[LoadedPlugin]:
 def is_disabled(name: str) -> bool:
     """Whether the environment switches the plugin ``name`` off."""
     only = _names_from_env(LOAD_ENV)
-    return name in (_names_from_env(DISABLE_ENV) or set()) or (only is not None and name not in only)
+    return name in (_names_from_env(DISABLE_ENV) or set()) or (
+        only is not None and name not in only
+    )
 
 
 def make_plugin_manager(
@@ -124,7 +126,9 @@ def make_plugin_manager(
     pm.hook.ember_add_hookspecs.call_historic(kwargs={"plugin_manager": pm})
     infos: list[PluginInfo] = []
 
-    def register(plugin: object, name: str, dist: str | None, version: str | None, core: bool) -> None:
+    def register(
+        plugin: object, name: str, dist: str | None, version: str | None, core: bool
+    ) -> None:
         try:
             pm.register(plugin, name=name)
         except ValueError as exc:
@@ -136,9 +140,9 @@ def make_plugin_manager(
     if entry_points:
         for plugin in load_entry_point_plugins():
             register(plugin.module, plugin.name, plugin.distribution, plugin.version, False)
-    for plugin in extra:
-        name = getattr(plugin, "__name__", None) or type(plugin).__name__
-        register(plugin, name, None, None, False)
+    for extra_plugin in extra:
+        name = getattr(extra_plugin, "__name__", None) or type(extra_plugin).__name__
+        register(extra_plugin, name, None, None, False)
     pm.check_pending()
     return pm, infos
 
@@ -216,7 +220,9 @@ def collect_route_decorators(pm: pluggy.PluginManager, app: Ember) -> list[Route
 
 
 def collect_injectables(pm: pluggy.PluginManager, app: Ember) -> list[Injectable]:
-    by_name = _collect(pm, "ember_injectables", Injectable, lambda i: i.name, "the injectable", app=app)
+    by_name = _collect(
+        pm, "ember_injectables", Injectable, lambda i: i.name, "the injectable", app=app
+    )
     annotated = [i for i in by_name if i.annotation is not None]
     seen: dict[type, str] = {}
     for injectable in annotated:
@@ -237,7 +243,9 @@ def collect_middleware(pm: pluggy.PluginManager, app: Ember) -> list[Any]:
     return middleware
 
 
-def collect_callbacks(pm: pluggy.PluginManager, hook_name: str, app: Ember) -> list[Callable[[], Any]]:
+def collect_callbacks(
+    pm: pluggy.PluginManager, hook_name: str, app: Ember
+) -> list[Callable[[], Any]]:
     callbacks = []
     for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
         callback = _call(impl, app=app)
@@ -246,7 +254,9 @@ def collect_callbacks(pm: pluggy.PluginManager, hook_name: str, app: Ember) -> l
     return callbacks
 
 
-def wrap_endpoint(pm: pluggy.PluginManager, app: Ember, route: Route, endpoint: Endpoint) -> Endpoint:
+def wrap_endpoint(
+    pm: pluggy.PluginManager, app: Ember, route: Route, endpoint: Endpoint
+) -> Endpoint:
     for impl in reversed(pm.hook.ember_wrap_endpoint.get_hookimpls()):
         wrapped = _call(impl, app=app, route=route, endpoint=endpoint)
         if wrapped is not None:
@@ -265,7 +275,9 @@ def process_exports() -> dict[str, Export]:
     pm.hook.ember_add_hookspecs.call_historic(kwargs={"plugin_manager": pm})
     for plugin in load_entry_point_plugins():
         pm.register(plugin.module, name=plugin.name)
-    return {e.name: e for e in _collect(pm, "ember_exports", Export, lambda e: e.name, "the export")}
+    return {
+        e.name: e for e in _collect(pm, "ember_exports", Export, lambda e: e.name, "the export")
+    }
 
 
 def resolve_import_string(target: str) -> Any:
@@ -288,10 +300,10 @@ def plugin_infos(app_infos: Iterable[PluginInfo] | None = None) -> list[PluginIn
 
 __all__ = [
     "DISABLE_ENV",
-    "PluginLoadError",
     "GROUP",
     "LOAD_ENV",
     "LoadedPlugin",
+    "PluginLoadError",
     "load_entry_point_plugins",
     "make_plugin_manager",
     "process_exports",

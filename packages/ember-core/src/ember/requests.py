@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 
 
-class ClientDisconnect(Exception):  # noqa: N818 - mirrors Starlette's name users know
+class ClientDisconnect(Exception):
     """The client went away while the request body was being read."""
 
 

@@ -30,7 +30,7 @@ class Response:
 
     def __init__(
         self,
-        content: bytes | str | None = None,
+        content: Any = None,
         status_code: int = 200,
         headers: HeaderInput = None,
         media_type: str | None = None,
@@ -49,7 +49,10 @@ class Response:
         return str(content).encode(self.charset)
 
     def raw_headers(self, content_length: int | None) -> list[tuple[bytes, bytes]]:
-        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()]
+        raw = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.headers.items()
+        ]
         if content_length is not None and "content-length" not in self.headers:
             raw.append((b"content-length", str(content_length).encode("latin-1")))
         if self.media_type is not None and "content-type" not in self.headers:
@@ -150,7 +153,11 @@ class StreamingResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         iterator = self._iterate()
         await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers(None)}
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": self.raw_headers(None),
+            }
         )
         if scope.get("method") == "HEAD":
             await _close(iterator)

@@ -35,7 +35,10 @@ CONVERTERS: dict[str, Converter] = {
     "int": Converter(r"-?[0-9]+", int),
     "float": Converter(r"-?[0-9]+(?:\.[0-9]+)?", float),
     "path": Converter(r".*", str),
-    "uuid": Converter(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}", uuid.UUID),
+    "uuid": Converter(
+        r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}",
+        uuid.UUID,
+    ),
 }
 
 _PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?}")

@@ -10,7 +10,7 @@ from injecting a second event.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,9 @@ SSE_HEADERS = {
 
 
 def _field_lines(name: bytes, value: str) -> bytes:
-    return b"".join(name + b": " + line.encode("utf-8") + b"\n" for line in _LINE_BREAK.split(value))
+    return b"".join(
+        name + b": " + line.encode("utf-8") + b"\n" for line in _LINE_BREAK.split(value)
+    )
 
 
 def _single_line(name: str, value: str) -> bytes:
@@ -102,7 +104,7 @@ class SSEResponse(StreamingResponse):
     ) -> None:
         merged = dict(SSE_HEADERS)
         if headers:
-            merged.update(headers.items() if hasattr(headers, "items") else headers)  # type: ignore[arg-type]
+            merged.update(headers.items() if isinstance(headers, Mapping) else headers)
         super().__init__(content, status_code, merged, keepalive_interval=ping_interval)
 
     def encode(self, item: Any) -> bytes:
@@ -119,7 +121,9 @@ class SSEResponse(StreamingResponse):
         )
 
     def encode_error(self, exc: BaseException) -> bytes | None:
-        envelope = error_envelope("The stream failed on the server.", "server_error", "stream_error")
+        envelope = error_envelope(
+            "The stream failed on the server.", "server_error", "stream_error"
+        )
         return ServerSentEvent(data=envelope, event="error").encode()
 
 
