@@ -117,7 +117,8 @@ class SSEResponse(StreamingResponse):
         if isinstance(item, dict | list):
             return b"data: " + orjson.dumps(item) + b"\n\n"
         raise TypeError(
-            f"an SSE item must be str, bytes, ServerSentEvent, dict or list, not {type(item).__name__}"
+            "an SSE item must be str, bytes, ServerSentEvent, dict or list, "
+            f"not {type(item).__name__}"
         )
 
     def encode_error(self, exc: BaseException) -> bytes | None:
