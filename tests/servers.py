@@ -88,6 +88,8 @@ def uvicorn_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def redis_server_binary() -> str:
@@ -132,6 +134,8 @@ def redis_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -139,6 +139,8 @@ class Ember:
                 f"plugin handles (plugin route options: {known}). Is the plugin installed "
                 f"and enabled?"
             )
+        if max_body_size is not None and max_body_size <= 0:
+            raise ConfigError(f"route {path!r}: max_body_size must be a positive number of bytes")
         method_set = frozenset(m.upper() for m in methods)
         if not method_set:
             raise ConfigError(f"route {path!r} has no methods")
@@ -148,7 +150,7 @@ class Ember:
             handler=handler,
             name=name or str(getattr(handler, "__name__", path)),
             endpoint=_unset_endpoint,
-            max_body_size=max_body_size or self.max_body_size,
+            max_body_size=self.max_body_size if max_body_size is None else max_body_size,
             options=dict(route_options),
         )
         call = build_plan(handler, route.compiled.param_names, [*injectables, *self.injectables])
@@ -280,9 +282,9 @@ class Ember:
         await response(scope, receive, send)
 
     def _unhandled(self, request: Request, exc: Exception) -> Response:
-        handled = self.plugin_manager.hook.ember_handle_exception(request=request, exc=exc)
+        handled = _plugins.handle_exception(self.plugin_manager, request, exc)
         if handled is not None:
-            return handled  # type: ignore[no-any-return]
+            return handled
         logger.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
         body = error_envelope(
             "The server had an error while processing your request.",

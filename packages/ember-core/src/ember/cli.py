@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from . import plugins
+from .errors import PluginError
 from .records import PluginInfo
 
 logger = logging.getLogger("ember")
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plugins":
             return _plugins_command(args.all, args.json)
         return _run_command(args)
-    except plugins.PluginLoadError as exc:
+    except PluginError as exc:  # a broken or conflicting plugin: the message says it all
         print(f"ember: {exc}", file=sys.stderr)
         return 1
 

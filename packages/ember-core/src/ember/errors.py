@@ -101,7 +101,17 @@ def error_envelope(
 
 
 def error_body(error: HTTPError) -> bytes:
-    return orjson.dumps(error.to_dict())
+    try:
+        return orjson.dumps(error.to_dict())
+    except TypeError:
+        # A message quoting undecodable input (lone surrogates, from a server
+        # that decodes paths with surrogateescape) is not UTF-8: replace those.
+        fields = error.to_dict()["error"]
+        clean = {
+            key: value.encode("utf-8", "replace").decode("utf-8") if value else value
+            for key, value in fields.items()
+        }
+        return orjson.dumps({"error": clean})
 
 
 __all__ = [

@@ -7,6 +7,11 @@ costs nothing on the hot path unless it wraps an endpoint or adds middleware.
 
 Each docstring says, in order: when the hook is called, what it receives, what
 it may return, and how results are combined.
+
+Implementations are called in registration order -- the core's built-in
+plugin, then installed plugins sorted by entry-point name, then the app's own
+``plugins=[...]`` -- with ``tryfirst``/``trylast`` honoured. docs/hooks.md has
+one section per hook, with an example.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ Environment:
 - ``EMBER_LOAD_PLUGINS=ratelimit`` loads only the named ones
   (``EMBER_LOAD_PLUGINS=`` loads none).
 
+Both take plugin names or distribution names (``ember-ai`` is ``ai``).
+
 A plugin that fails to import stops the app from being built: a server quietly
 running without, say, its rate limiter is a hole, not a convenience.
 
@@ -39,6 +41,8 @@ from .records import AppOption, Export, Injectable, PluginInfo, RouteDecorator, 
 
 if TYPE_CHECKING:
     from .app import Ember
+    from .requests import Request
+    from .responses import Response
     from .routing import Endpoint, Route
 
 GROUP = "ember"
@@ -60,13 +64,13 @@ def _names_from_env(variable: str) -> set[str] | None:
     value = os.environ.get(variable)
     if value is None:
         return None
-    return {name.strip() for name in value.split(",") if name.strip()}
+    # "ember-ai" means plugin "ai": users may name the distribution they installed.
+    return {name.strip().removeprefix("ember-") for name in value.split(",") if name.strip()}
 
 
 @functools.cache
 def _entry_points() -> tuple[metadata.EntryPoint, ...]:
-    found = {ep.name: ep for ep in metadata.entry_points(group=GROUP)}
-    return tuple(found[name] for name in sorted(found))
+    return tuple(sorted(metadata.entry_points(group=GROUP), key=lambda ep: ep.name))
 
 
 def _describe(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
@@ -88,9 +92,13 @@ def load_entry_point_plugins() -> list[LoadedPlugin]:
     disabled = _names_from_env(DISABLE_ENV) or set()
     only = _names_from_env(LOAD_ENV)
     plugins = []
-    for ep in _entry_points():
-        if ep.name in disabled or (only is not None and ep.name not in only):
-            continue
+    enabled = [
+        ep
+        for ep in _entry_points()
+        if ep.name not in disabled and (only is None or ep.name in only)
+    ]
+    _refuse_shared_names(enabled)
+    for ep in enabled:
         plugin = _loaded.get(ep.name)
         if plugin is None:
             distribution, version = _describe(ep)
@@ -107,6 +115,22 @@ def load_entry_point_plugins() -> list[LoadedPlugin]:
             _loaded[ep.name] = plugin
         plugins.append(plugin)
     return plugins
+
+
+def _refuse_shared_names(entry_points: Sequence[metadata.EntryPoint]) -> None:
+    """Two distributions with one plugin name: neither may silently win."""
+    by_name: dict[str, list[metadata.EntryPoint]] = {}
+    for ep in entry_points:
+        by_name.setdefault(ep.name, []).append(ep)
+    for name, claims in by_name.items():
+        if len(claims) > 1:
+            owners = " and ".join(
+                "{}=={}".format(*_describe(ep)) if ep.dist else ep.value for ep in claims
+            )
+            raise PluginConflictError(
+                f"Conflicting plugins: the plugin name {name!r} is claimed by {owners}. "
+                f"Uninstall one of them, or start without both by setting {DISABLE_ENV}={name}."
+            )
 
 
 def is_disabled(name: str) -> bool:
@@ -142,6 +166,11 @@ def make_plugin_manager(
             register(plugin.module, plugin.name, plugin.distribution, plugin.version, False)
     for extra_plugin in extra:
         name = getattr(extra_plugin, "__name__", None) or type(extra_plugin).__name__
+        # Two instances of one plugin class are two plugins; one object twice is an error.
+        base, count = name, 1
+        while pm.has_plugin(name) and pm.get_plugin(name) is not extra_plugin:
+            count += 1
+            name = f"{base}-{count}"
         register(extra_plugin, name, None, None, False)
     pm.check_pending()
     return pm, infos
@@ -157,6 +186,17 @@ def _version(distribution: str) -> str | None:
 # ---------------------------------------------------------------- the façade
 
 T = TypeVar("T")
+
+
+def _in_order(caller: Any) -> list[Any]:
+    """A hook's implementations in registration order (core, then plugins by
+    name, then the app's own), with ``tryfirst``/``trylast`` honoured.
+
+    pluggy itself calls the newest first; collectors read more naturally, and
+    wrappers nest more predictably, in the order plugins were registered.
+    """
+    impls = caller.get_hookimpls()
+    return sorted(impls, key=lambda impl: 0 if impl.tryfirst else 2 if impl.trylast else 1)
 
 
 def _call(impl: Any, **kwargs: Any) -> Any:
@@ -184,8 +224,7 @@ def _collect(
     owners: dict[Any, str] = {}
     records: list[T] = []
     caller = getattr(pm.hook, hook_name)
-    # Oldest plugin first, so the order of records follows registration order.
-    for impl in reversed(caller.get_hookimpls()):
+    for impl in _in_order(caller):
         result = _call(impl, **kwargs)
         owner = _owner(pm, impl.plugin)
         for record in result or ():
@@ -238,7 +277,7 @@ def collect_injectables(pm: pluggy.PluginManager, app: Ember) -> list[Injectable
 
 def collect_middleware(pm: pluggy.PluginManager, app: Ember) -> list[Any]:
     middleware: list[Any] = []
-    for impl in reversed(pm.hook.ember_middleware.get_hookimpls()):
+    for impl in _in_order(pm.hook.ember_middleware):
         middleware.extend(_call(impl, app=app) or ())
     return middleware
 
@@ -247,7 +286,7 @@ def collect_callbacks(
     pm: pluggy.PluginManager, hook_name: str, app: Ember
 ) -> list[Callable[[], Any]]:
     callbacks = []
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    for impl in _in_order(getattr(pm.hook, hook_name)):
         callback = _call(impl, app=app)
         if callback is not None:
             callbacks.append(callback)
@@ -257,11 +296,20 @@ def collect_callbacks(
 def wrap_endpoint(
     pm: pluggy.PluginManager, app: Ember, route: Route, endpoint: Endpoint
 ) -> Endpoint:
-    for impl in reversed(pm.hook.ember_wrap_endpoint.get_hookimpls()):
+    for impl in _in_order(pm.hook.ember_wrap_endpoint):
         wrapped = _call(impl, app=app, route=route, endpoint=endpoint)
         if wrapped is not None:
             endpoint = wrapped
     return endpoint
+
+
+def handle_exception(pm: pluggy.PluginManager, request: Request, exc: Exception) -> Response | None:
+    """The first plugin's response to an unexpected handler exception, if any."""
+    for impl in _in_order(pm.hook.ember_handle_exception):
+        response = _call(impl, request=request, exc=exc)
+        if response is not None:
+            return response  # type: ignore[no-any-return]
+    return None
 
 
 # ----------------------------------------------------- lazy `from ember import X`

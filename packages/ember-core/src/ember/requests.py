@@ -10,7 +10,7 @@ import orjson
 
 from .datastructures import URL, Headers, QueryParams
 from .errors import HTTPError
-from .types import Receive, Scope
+from .types import Message, Receive, Scope
 
 if TYPE_CHECKING:
     from .routing import Route
@@ -30,6 +30,7 @@ class Request:
         "_disconnected",
         "_headers",
         "_json",
+        "_pending",
         "_query",
         "_state",
         "max_body_size",
@@ -58,6 +59,7 @@ class Request:
         self._query: QueryParams | None = None
         self._state: SimpleNamespace | None = None
         self._disconnected = False
+        self._pending: list[Message] = []
 
     @property
     def method(self) -> str:
@@ -118,7 +120,7 @@ class Request:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await self.receive()
+            message = self._pending.pop(0) if self._pending else await self.receive()
             if message["type"] == "http.disconnect":
                 self._disconnected = True
                 raise ClientDisconnect()
@@ -150,15 +152,15 @@ class Request:
         """Whether the client has gone away, checked without waiting."""
         if self._disconnected:
             return True
-        if self._body is None:
-            # Messages still due are body chunks; reading them here would lose them.
-            return False
         try:
             message = await asyncio.wait_for(self.receive(), timeout=0.0001)
         except TimeoutError:
             return False
         if message["type"] == "http.disconnect":
             self._disconnected = True
+        elif self._body is None:
+            # A body chunk not read yet: keep it for body().
+            self._pending.append(message)
         return self._disconnected
 
     def __repr__(self) -> str:

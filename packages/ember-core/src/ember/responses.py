@@ -269,7 +269,10 @@ async def _pump(
         if timer is not None:
             timer.cancel()
         watcher.cancel()
-        if not producer.done():
+        # After a disconnect the watcher already cancelled the producer; a
+        # second cancel would interrupt the iterator's cleanup (its finally
+        # blocks closing upstream connections).
+        if not producer.done() and not disconnected:
             producer.cancel()
         # Wait for the producer so the iterator's finally has run before we return.
         await asyncio.gather(producer, watcher, return_exceptions=True)

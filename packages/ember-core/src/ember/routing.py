@@ -132,6 +132,10 @@ class Router:
                     raise ConfigError(f"{method} {route.path} is registered twice")
                 by_method[method] = route
         else:
+            for other in self._dynamic:
+                twice = other.path == route.path and other.methods & route.methods
+                if twice:
+                    raise ConfigError(f"{min(twice)} {route.path} is registered twice")
             self._dynamic.append(route)
         self.routes.append(route)
 

@@ -132,7 +132,10 @@ class TokenStreamResponse(SSEResponse):
     """SSE where each item is a text token sent as one ``data:`` event.
 
     A token with line breaks becomes several ``data:`` lines of one event, so a
-    client's SSE parser gives back exactly the token.
+    client's SSE parser gives back exactly the token. SSE data cannot carry a
+    carriage return (parsers read CR and CRLF as line ends and join lines with
+    LF), so a token's CR and CRLF arrive as LF; every other character, U+2028
+    and friends included, arrives unchanged.
     """
 
     def encode(self, item: Any) -> bytes:

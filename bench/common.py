@@ -1,0 +1,50 @@
+"""What the server and in-process benchmarks share: the apps and the requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+APPS_DIR = BENCH_DIR / "apps"
+ROOT = BENCH_DIR.parent
+
+# Framework name → "module:attribute" in bench/apps/. Raw ASGI comes first:
+# every ratio is to it.
+FRAMEWORKS = {
+    "raw-asgi": "raw_asgi:app",
+    "starlette": "starlette_app:app",
+    "fastapi": "fastapi_app:app",
+    "ember": "ember_app:app",
+}
+BASELINE = "raw-asgi"
+
+ENDPOINTS = ["/json", "/items/{id}", "/echo", "/stream"]
+STREAM_EVENTS = 200
+
+
+def url_path(endpoint: str) -> str:
+    """The concrete path requested for an endpoint pattern."""
+    return endpoint.replace("{id}", "42")
+
+
+def method(endpoint: str) -> str:
+    return "POST" if endpoint == "/echo" else "GET"
+
+
+def echo_body() -> bytes:
+    """A 1 KB JSON body shaped like a small chat request."""
+    payload = {
+        "model": "bench-model",
+        "temperature": 0.2,
+        "stream": False,
+        "messages": [
+            {"role": "system", "content": "You are a terse assistant."},
+            {"role": "user", "content": ""},
+        ],
+    }
+    filler = 1024 - len(json.dumps(payload, separators=(",", ":")).encode())
+    payload["messages"][1]["content"] = "x" * filler  # type: ignore[index]
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    assert len(body) == 1024, len(body)
+    return body

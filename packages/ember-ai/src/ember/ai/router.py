@@ -1,0 +1,906 @@
+"""``ModelRouter``: choosing a model for a request, and calling it with fallback.
+
+``select()`` only chooses (the seed's API). ``complete()`` and ``stream()``
+also call: they try the candidates in the strategy's order and move on when a
+call fails *before its first content token* (the commit point). Until then
+nothing has reached the client, so a fallback is invisible and the status code
+is true; after it, a failure is reported in the stream, never hidden.
+
+Every strategy skips a model that is cooling down after a failure, whose
+``context_window`` cannot hold the prompt, or that lacks ``supports_tools``
+when tools are sent; ``Route`` records why, and becomes the
+``x-ember-route-*`` response headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import itertools
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from ember.errors import HTTPError
+
+from .assembler import Assembler
+from .providers import builtin_providers
+from .providers.base import ChatRequest, Delta, FailureClass, Provider, ProviderError, Usage
+from .providers.http import transport_error
+from .tokens import count_text
+from .tools import ToolCall
+
+logger = logging.getLogger("ember.ai.router")
+
+
+class RoutingStrategy(enum.StrEnum):
+    """How a router orders its candidate models for one request."""
+
+    FALLBACK = "fallback"  # the configured order: the first healthy model
+    CHEAPEST = "cheapest"  # lowest estimated cost of this request
+    FASTEST = "fastest"  # lowest measured latency; unmeasured models first
+    ROUND_ROBIN = "round_robin"  # rotate, one turn per select()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One model a router may use. Prices are per token.
+
+    ``endpoint`` is the full URL or the base URL of the API (an
+    OpenAI-compatible server: ``http://127.0.0.1:8000/v1``); empty means the
+    provider's public API. The key itself is never stored: ``api_key_env``
+    names the environment variable read at call time, so no repr, log or error
+    can show it. ``upstream_model`` is the model id sent upstream when it
+    differs from ``name``.
+    """
+
+    name: str
+    provider: str
+    endpoint: str = ""
+    api_key_env: str | None = None
+    max_tokens: int = 4096
+    context_window: int = 8192
+    cost_per_input_token: float = 0.0
+    cost_per_output_token: float = 0.0
+    supports_tools: bool = False
+    upstream_model: str | None = None
+    extra_headers: Mapping[str, str] = field(
+        default_factory=dict, repr=False, compare=False, hash=False
+    )
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    @property
+    def model_id(self) -> str:
+        """The model name sent upstream."""
+        return self.upstream_model or self.name
+
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+
+# Failures after which the next candidate is tried (ModelRouter(fallback_on=...)).
+DEFAULT_FALLBACK_ON = frozenset(
+    {
+        FailureClass.CONNECT,
+        FailureClass.TIMEOUT,
+        FailureClass.RATE_LIMIT,
+        FailureClass.SERVER,
+        FailureClass.CONTEXT_LENGTH,
+        FailureClass.CONTENT_POLICY,
+        FailureClass.AUTH,
+        FailureClass.STREAM,
+    }
+)
+# Failures that say something about the model rather than the request: the
+# model rests. A prompt too long or refused says nothing about the next one.
+COOLDOWN_ON = frozenset(
+    {
+        FailureClass.CONNECT,
+        FailureClass.TIMEOUT,
+        FailureClass.RATE_LIMIT,
+        FailureClass.SERVER,
+        FailureClass.AUTH,
+        FailureClass.STREAM,
+    }
+)
+
+
+@dataclass(slots=True)
+class Attempt:
+    model: str
+    failure: FailureClass | None = None  # None: this attempt answered
+    message: str = ""
+
+
+@dataclass(slots=True)
+class Route:
+    """How one request was routed; ``headers()`` tells the client."""
+
+    strategy: RoutingStrategy
+    candidates: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    model: str | None = None
+    prompt_tokens: int = 0
+    overhead_ms: float = 0.0
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "x-ember-route-strategy": self.strategy.value,
+            "x-ember-route-attempts": str(len(self.attempts)),
+            "x-ember-overhead-ms": f"{self.overhead_ms:.2f}",
+        }
+        if self.model:
+            headers["x-ember-route-model"] = self.model
+        if self.skipped:
+            headers["x-ember-route-skipped"] = ",".join(f"{m}={why}" for m, why in self.skipped)
+        failed = [a for a in self.attempts if a.failure is not None]
+        if failed:
+            headers["x-ember-route-failures"] = ",".join(f"{a.model}={a.failure}" for a in failed)
+        return headers
+
+
+@dataclass(slots=True)
+class Completion:
+    """A whole answer, the same shape from every provider."""
+
+    model: ModelSpec
+    text: str
+    tool_calls: list[ToolCall]
+    finish_reason: str
+    usage: Usage | None
+    route: Route
+
+
+class StreamInterrupted(Exception):
+    """A stream failed after its commit point: the client already has a 200
+    and some content, so the failure must be told in the stream."""
+
+    def __init__(self, error: ProviderError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def count_prompt(messages: Sequence[Mapping[str, Any]], tools: Sequence[Any] | None = None) -> int:
+    """Tokens of an OpenAI-shaped prompt (the OpenAI cookbook's recipe),
+    tool definitions included: what the context window has to hold."""
+    total = 3
+    for message in messages:
+        total += 3 + count_text(str(message.get("role", "")))
+        content = message.get("content")
+        if isinstance(content, str):
+            total += count_text(content)
+        elif isinstance(content, list):
+            total += sum(count_text(str(p.get("text", ""))) for p in content if isinstance(p, dict))
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            total += count_text(str(function.get("name", "")))
+            total += count_text(str(function.get("arguments", "")))
+        if message.get("name"):
+            total += 1 + count_text(str(message["name"]))
+    if tools:
+        import orjson
+
+        total += count_text(orjson.dumps(list(tools)).decode())
+    return total
+
+
+class ModelRouter:
+    """Chooses among ``models`` with ``strategy``, and calls them with fallback.
+
+    Options (all keyword-only):
+
+    - ``timeout``: httpx timeouts for provider calls (seconds or ``httpx.Timeout``);
+      one pooled client is shared by every call (``max_connections``).
+    - ``first_token_timeout``: a model that has not produced content by then
+      counts as timed out and the next candidate is tried.
+    - ``fallback_on``: the failure classes that move on to the next candidate;
+      others are returned to the caller at once.
+    - ``cooldown``: seconds a failing model rests when the upstream gave no
+      ``Retry-After``.
+    - ``wait_for_cooldown``: seconds a request may wait for the earliest
+      cooldown to end when every candidate rests (0: fail at once).
+    - ``redis_url``: share the ROUND_ROBIN rotation across processes.
+    - ``providers``: extra providers by name, besides the built-in ``openai``,
+      ``openai_compatible``, ``anthropic`` and ``local`` and those that
+      plugins register through the ``ember_ai_providers`` hook.
+    """
+
+    def __init__(
+        self,
+        models: Iterable[ModelSpec],
+        strategy: RoutingStrategy | str = RoutingStrategy.FALLBACK,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        first_token_timeout: float | None = 30.0,
+        fallback_on: Iterable[FailureClass | str] = DEFAULT_FALLBACK_ON,
+        cooldown: float = 30.0,
+        wait_for_cooldown: float = 0.0,
+        redis_url: str | None = None,
+        redis_prefix: str = "ember:router",
+        providers: Mapping[str, Provider] | None = None,
+        max_connections: int = 100,
+        latency_smoothing: float = 0.3,
+    ) -> None:
+        self.models = list(models)
+        if not self.models:
+            raise ValueError("ModelRouter needs at least one ModelSpec")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"ModelSpec names must be unique, got {names}")
+        self.strategy = RoutingStrategy(strategy)
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.first_token_timeout = first_token_timeout
+        self.fallback_on = frozenset(FailureClass(f) for f in fallback_on)
+        self.cooldown = cooldown
+        self.wait_for_cooldown = wait_for_cooldown
+        self.providers: dict[str, Provider] = {**builtin_providers(), **(providers or {})}
+        self._given = set(providers or ())
+        self._searched_plugins = False
+        self.max_connections = max_connections
+        self.latency_smoothing = latency_smoothing
+        self._by_name = {m.name: m for m in self.models}
+        self._cooldown_until: dict[str, float] = {}
+        self._ttft: dict[str, float] = {}
+        self._latency: dict[str, float] = {}
+        self._turns = itertools.count()  # next() is atomic: safe across threads too
+        self._client: httpx.AsyncClient | None = None
+        self._redis_url = redis_url
+        self._redis: Any = None
+        digest = hashlib.sha256("\0".join(names).encode()).hexdigest()[:16]
+        self._rr_key = f"{redis_prefix}:rr:{digest}"
+
+    def __repr__(self) -> str:
+        return f"ModelRouter(models={[m.name for m in self.models]}, strategy={self.strategy})"
+
+    # -- providers and the HTTP client -------------------------------------
+
+    def add_provider(self, name: str, provider: Provider) -> None:
+        """Make ``provider`` available to ModelSpecs with ``provider=name``."""
+        self.providers[name] = provider
+        self._given.add(name)
+
+    def add_providers_from(self, plugin_manager: Any) -> None:
+        """Add the providers plugins register through ``ember_ai_providers``
+        (explicitly given providers keep precedence)."""
+        hook = getattr(plugin_manager.hook, "ember_ai_providers", None)
+        if hook is None:
+            return
+        for found in hook():
+            for name, provider in (found or {}).items():
+                if name not in self._given:
+                    self.providers[name] = provider
+
+    def provider(self, name: str) -> Provider | None:
+        """The provider called ``name``; an unknown name makes the router look
+        once through the installed plugins (the ``ember`` entry points)."""
+        if name not in self.providers and not self._searched_plugins:
+            self._searched_plugins = True
+            from ember.plugins import make_plugin_manager
+
+            self.add_providers_from(make_plugin_manager()[0])
+        return self.providers.get(name)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The pooled httpx client every provider call goes through."""
+        if self._client is None or self._client.is_closed:
+            limits = httpx.Limits(
+                max_connections=self.max_connections,
+                max_keepalive_connections=self.max_connections,
+            )
+            self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    # -- health -----------------------------------------------------------
+
+    def cooling_until(self, name: str) -> float:
+        """The monotonic time ``name``'s cooldown ends (0 if it is healthy)."""
+        until = self._cooldown_until.get(name, 0.0)
+        return until if until > time.monotonic() else 0.0
+
+    def cool_down(self, name: str, seconds: float | None = None) -> None:
+        """Rest ``name`` for ``seconds`` (default: the router's ``cooldown``)."""
+        rest = self.cooldown if seconds is None else seconds
+        self._cooldown_until[name] = max(
+            self._cooldown_until.get(name, 0.0), time.monotonic() + rest
+        )
+
+    def record_latency(self, name: str, seconds: float, *, first_token: bool) -> None:
+        """Fold one measurement into the model's moving average."""
+        table = self._ttft if first_token else self._latency
+        previous = table.get(name)
+        alpha = self.latency_smoothing
+        table[name] = seconds if previous is None else alpha * seconds + (1 - alpha) * previous
+
+    def measured_latency(self, name: str, *, streaming: bool) -> float | None:
+        first, other = (self._ttft, self._latency) if streaming else (self._latency, self._ttft)
+        return first.get(name, other.get(name))
+
+    # -- choosing ----------------------------------------------------------
+
+    async def _next_turn(self) -> int:
+        if self._redis_url:
+            try:
+                if self._redis is None:
+                    import redis.asyncio as aioredis
+
+                    self._redis = aioredis.from_url(self._redis_url)
+                return int(await self._redis.incr(self._rr_key)) - 1
+            except Exception as exc:  # Redis down: rotate locally rather than fail
+                logger.warning("round robin falls back to this process: %s", type(exc).__name__)
+        return next(self._turns)
+
+    def _skip_reason(self, spec: ModelSpec, prompt_tokens: int, tools: bool) -> str | None:
+        if self.provider(spec.provider) is None:
+            return "unknown_provider"
+        if tools and not spec.supports_tools:
+            return "no_tools"
+        if prompt_tokens > spec.context_window:
+            return "context_window"
+        if self.cooling_until(spec.name):
+            return "cooldown"
+        return None
+
+    def _order(
+        self,
+        models: list[ModelSpec],
+        prompt_tokens: int,
+        max_tokens: int | None,
+        streaming: bool,
+        turn: int,
+    ) -> list[ModelSpec]:
+        if self.strategy is RoutingStrategy.CHEAPEST:
+
+            def cost(m: ModelSpec) -> float:
+                output = min(max_tokens or m.max_tokens, m.max_tokens)
+                return prompt_tokens * m.cost_per_input_token + output * m.cost_per_output_token
+
+            return sorted(models, key=cost)
+        if self.strategy is RoutingStrategy.FASTEST:
+
+            def speed(m: ModelSpec) -> tuple[int, float]:
+                measured = self.measured_latency(m.name, streaming=streaming)
+                return (0, 0.0) if measured is None else (1, measured)
+
+            return sorted(models, key=speed)
+        if self.strategy is RoutingStrategy.ROUND_ROBIN:
+            start = turn % len(self.models)
+            rotation = self.models[start:] + self.models[:start]
+            return [m for m in rotation if m in models]
+        return list(models)
+
+    async def plan(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Any] | None = None,
+        max_tokens: int | None = None,
+        streaming: bool = True,
+        first: ModelSpec | None = None,
+        advance: bool = True,
+    ) -> Route:
+        """The candidates for one request, in the order they will be tried.
+
+        ``advance`` takes a ROUND_ROBIN turn; ``first`` puts a model the
+        application already chose ahead of the strategy's order.
+        """
+        route = Route(self.strategy, prompt_tokens=count_prompt(messages, tools))
+        eligible = []
+        for spec in self.models:
+            reason = self._skip_reason(spec, route.prompt_tokens, bool(tools))
+            if reason is None:
+                eligible.append(spec)
+            else:
+                route.skipped.append((spec.name, reason))
+        turn = 0
+        if self.strategy is RoutingStrategy.ROUND_ROBIN and advance and first is None:
+            turn = await self._next_turn()
+        elif first is not None and first in self.models:
+            turn = self.models.index(first)
+        ordered = self._order(eligible, route.prompt_tokens, max_tokens, streaming, turn)
+        if first is not None and first in ordered:
+            ordered.remove(first)
+            ordered.insert(0, first)
+        route.candidates = [m.name for m in ordered]
+        return route
+
+    async def select(
+        self,
+        request: Any = None,
+        context: Any = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        tools: Sequence[Any] | None = None,
+        max_tokens: int | None = None,
+    ) -> ModelSpec:
+        """The model the strategy picks for this request (one ROUND_ROBIN turn).
+
+        The prompt is ``messages`` or else the ``context``'s history; tools
+        are ``tools`` or else those of the ai_route's ``tool_registry``.
+        Raises ``HTTPError`` (503 or 400) when no model fits.
+        """
+        began = time.perf_counter()
+        if messages is None:
+            messages = _context_messages(context)
+        if tools is None:
+            tools = _route_tools(request)
+        route = await self.plan(
+            messages, tools=tools, max_tokens=_cap(request, max_tokens), streaming=True
+        )
+        if not route.candidates:
+            raise self._no_candidates(route)
+        route.model = route.candidates[0]
+        route.overhead_ms = (time.perf_counter() - began) * 1000
+        if request is not None:
+            request.state.ember_route = route
+        return self._by_name[route.model]
+
+    def model(self, name: str) -> ModelSpec | None:
+        return self._by_name.get(name)
+
+    # -- calling -----------------------------------------------------------
+
+    async def stream(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        max_tokens: int | None = None,
+        model: ModelSpec | str | None = None,
+        fallback: bool = True,
+        request: Any = None,
+        started_at: float | None = None,
+        **params: Any,
+    ) -> RoutedStream:
+        """Start a streamed answer; returns once it is committed.
+
+        Returns a ``RoutedStream`` holding the first content delta(s): iterate
+        it for the rest. Raises ``HTTPError`` when no candidate produced a
+        first token. ``model`` (a spec or a name) is tried first; with
+        ``fallback=False`` it is the only candidate. ``request``, when given,
+        receives ``state.ember_route`` and ``state.ember_usage`` and caps
+        ``max_tokens`` at ``state.max_completion_tokens``.
+        """
+        chat = ChatRequest(
+            [dict(m) for m in messages],
+            list(tools) if tools else None,
+            tool_choice,
+            _cap(request, max_tokens),
+            params,
+        )
+        call = _Call(self, chat, request, started_at or time.perf_counter(), streaming=True)
+        routed = RoutedStream(call)
+        await routed._start(self._pick(model), fallback)
+        return routed
+
+    async def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        max_tokens: int | None = None,
+        model: ModelSpec | str | None = None,
+        fallback: bool = True,
+        request: Any = None,
+        started_at: float | None = None,
+        **params: Any,
+    ) -> Completion:
+        """A whole answer, with fallback on any failure (nothing was sent yet)."""
+        chat = ChatRequest(
+            [dict(m) for m in messages],
+            list(tools) if tools else None,
+            tool_choice,
+            _cap(request, max_tokens),
+            params,
+        )
+        call = _Call(self, chat, request, started_at or time.perf_counter(), streaming=False)
+        return await call.complete(self._pick(model), fallback)
+
+    def _pick(self, model: ModelSpec | str | None) -> ModelSpec | None:
+        if model is None or isinstance(model, ModelSpec):
+            return model
+        spec = self._by_name.get(model)
+        if spec is None:
+            raise HTTPError(
+                404, f"The model '{model}' does not exist.", code="model_not_found", param="model"
+            )
+        return spec
+
+    def _no_candidates(self, route: Route) -> HTTPError:
+        reasons = ", ".join(f"{m} ({why})" for m, why in route.skipped) or "none configured"
+        headers = route.headers()
+        if any(why == "cooldown" for _, why in route.skipped):
+            wait = min(
+                (self.cooling_until(m) for m, why in route.skipped if why == "cooldown"),
+                default=0.0,
+            )
+            if wait:
+                headers["retry-after"] = str(max(1, round(wait - time.monotonic() + 0.5)))
+            return HTTPError(
+                503,
+                f"No model is available for this request: {reasons}.",
+                type="server_error",
+                code="no_model_available",
+                headers=headers,
+            )
+        code = (
+            "context_length_exceeded"
+            if all(why == "context_window" for _, why in route.skipped)
+            else "no_model_fits"
+        )
+        return HTTPError(
+            400, f"No model can take this request: {reasons}.", code=code, headers=headers
+        )
+
+    def _all_failed(self, route: Route) -> HTTPError:
+        failed = [a for a in route.attempts if a.failure is not None]
+        classes = sorted({a.failure.value for a in failed if a.failure is not None})
+        detail = ", ".join(f"{a.model} ({a.failure})" for a in failed)
+        return HTTPError(
+            503,
+            f"Every candidate model failed ({', '.join(classes)}): {detail}.",
+            type="server_error",
+            code="all_models_failed",
+            headers=route.headers(),
+        )
+
+    def _error_for(self, error: ProviderError, route: Route) -> HTTPError:
+        """A failure not configured for fallback, passed on to the client."""
+        status = {
+            FailureClass.CONTEXT_LENGTH: 400,
+            FailureClass.CONTENT_POLICY: 400,
+            FailureClass.BAD_REQUEST: error.status if error.status and error.status < 500 else 400,
+            FailureClass.RATE_LIMIT: 429,
+            FailureClass.TIMEOUT: 504,
+            FailureClass.AUTH: 502,
+        }.get(error.failure, 502)
+        code = {
+            FailureClass.CONTEXT_LENGTH: "context_length_exceeded",
+            FailureClass.CONTENT_POLICY: "content_policy_violation",
+            FailureClass.RATE_LIMIT: "rate_limit_exceeded",
+        }.get(error.failure, error.failure.value)
+        headers = route.headers()
+        if error.retry_after is not None:
+            headers["retry-after"] = str(max(1, round(error.retry_after)))
+        return HTTPError(
+            status, f"{route.model or 'upstream'}: {error.message}", code=code, headers=headers
+        )
+
+
+def with_route_headers(
+    endpoint: Callable[[Any], Awaitable[Any]],
+) -> Callable[[Any], Awaitable[Any]]:
+    """Wrap an endpoint so its response carries ``x-ember-route-*`` headers
+    when the handler routed the request (``select()``, ``stream()``, ...)."""
+
+    async def endpoint_with_route_headers(request: Any) -> Any:
+        response = await endpoint(request)
+        route = getattr(request.state, "ember_route", None)
+        headers = getattr(response, "headers", None)
+        if isinstance(route, Route) and isinstance(headers, dict):
+            for name, value in route.headers().items():
+                headers.setdefault(name, value)
+        return response
+
+    return endpoint_with_route_headers
+
+
+def _context_messages(context: Any) -> list[dict[str, Any]]:
+    if context is None:
+        return []
+    return [m.to_openai() for m in context.get_messages()]
+
+
+def _route_tools(request: Any) -> list[dict[str, Any]] | None:
+    route = getattr(request, "route", None)
+    config = getattr(route, "options", {}).get("ai_route") if route is not None else None
+    registry = getattr(config, "tool_registry", None)
+    if registry is not None and len(registry):
+        specs: list[dict[str, Any]] = registry.to_openai_specs()
+        return specs
+    return None
+
+
+def _cap(request: Any, max_tokens: int | None) -> int | None:
+    """``max_tokens`` no higher than the route's completion cap (ember-ratelimit's)."""
+    state = getattr(request, "state", None)
+    cap = getattr(state, "max_completion_tokens", None) if state is not None else None
+    if isinstance(cap, int):
+        return cap if max_tokens is None else min(cap, max_tokens)
+    return max_tokens
+
+
+class _Call:
+    """One request's trip through the candidates (shared by stream and complete)."""
+
+    def __init__(
+        self,
+        router: ModelRouter,
+        chat: ChatRequest,
+        request: Any,
+        started: float,
+        *,
+        streaming: bool,
+    ) -> None:
+        self.router = router
+        self.chat = chat
+        self.request = request
+        self.started = started
+        self.streaming = streaming
+        self.upstream_seconds = 0.0
+        self.route = Route(router.strategy)
+
+    async def candidates(
+        self, first: ModelSpec | None, fallback: bool, rounds: int
+    ) -> list[ModelSpec]:
+        router = self.router
+        route = await router.plan(
+            self.chat.messages,
+            tools=self.chat.tools,
+            max_tokens=self.chat.max_tokens,
+            streaming=self.streaming,
+            first=first,
+            # The application's own select() already took this request's turn.
+            advance=rounds == 0 and first is None,
+        )
+        route.attempts = self.route.attempts
+        self.route = route
+        if self.request is not None:
+            self.request.state.ember_route = route
+        names = route.candidates
+        if first is not None and not fallback:
+            names = [n for n in names if n == first.name]
+            if first.name not in names:
+                route.skipped = [(m, why) for m, why in route.skipped if m == first.name]
+        return [router._by_name[n] for n in names]
+
+    def request_for(self, spec: ModelSpec) -> ChatRequest:
+        """The request as ``spec`` gets it: max_tokens within the model's limits."""
+        room = spec.context_window - self.route.prompt_tokens
+        wanted = self.chat.max_tokens or spec.max_tokens
+        max_tokens = max(1, min(wanted, spec.max_tokens, room))
+        if max_tokens == self.chat.max_tokens:
+            return self.chat
+        return ChatRequest(
+            self.chat.messages, self.chat.tools, self.chat.tool_choice, max_tokens, self.chat.params
+        )
+
+    def failed(self, spec: ModelSpec, error: ProviderError) -> None:
+        self.route.attempts.append(Attempt(spec.name, error.failure, error.message))
+        logger.info("model %s failed: %s", spec.name, error.failure.value)
+        if error.failure in COOLDOWN_ON:
+            self.router.cool_down(spec.name, error.retry_after)
+
+    async def wait_or_raise(self, deadline: float) -> None:
+        """Wait for the earliest cooldown end if it comes before ``deadline``."""
+        router = self.router
+        ends = [router.cooling_until(m.name) for m in router.models]
+        ends = [e for e in ends if e]
+        now = time.monotonic()
+        if ends and min(ends) <= deadline:
+            await asyncio.sleep(max(0.0, min(ends) - now))
+            return
+        if not self.route.candidates and not self.route.attempts:
+            raise router._no_candidates(self.route)
+        if not any(a.failure for a in self.route.attempts):
+            raise router._no_candidates(self.route)
+        raise router._all_failed(self.route)
+
+    def commit(self, spec: ModelSpec) -> None:
+        self.route.model = spec.name
+        self.route.attempts.append(Attempt(spec.name))
+        elapsed = time.perf_counter() - self.started
+        self.route.overhead_ms = max(0.0, (elapsed - self.upstream_seconds) * 1000)
+
+    def settle(self, usage: Usage | None) -> None:
+        if usage is not None and self.request is not None:
+            self.request.state.ember_usage = {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+            }
+
+    async def complete(self, first: ModelSpec | None, fallback: bool) -> Completion:
+        router = self.router
+        deadline = time.monotonic() + router.wait_for_cooldown
+        for rounds in itertools.count():
+            for spec in await self.candidates(first, fallback, rounds):
+                provider = router.providers[spec.provider]
+                began = time.perf_counter()
+                try:
+                    assembler = await self._complete_one(provider, spec)
+                except ProviderError as error:
+                    self.upstream_seconds += time.perf_counter() - began
+                    self.failed(spec, error)
+                    if error.failure not in router.fallback_on:
+                        raise router._error_for(error, self.route) from None
+                    continue
+                took = time.perf_counter() - began
+                self.upstream_seconds += took
+                router.record_latency(spec.name, took, first_token=False)
+                self.commit(spec)
+                self.settle(assembler.usage)
+                return Completion(
+                    spec,
+                    assembler.text,
+                    assembler.tool_calls(),
+                    assembler.finish_reason or "stop",
+                    assembler.usage,
+                    self.route,
+                )
+            await self.wait_or_raise(deadline)
+        raise AssertionError("unreachable")
+
+    async def _complete_one(self, provider: Provider, spec: ModelSpec) -> Assembler:
+        assembler = Assembler()
+        chat = self.request_for(spec)
+        whole = getattr(provider, "complete", None)
+        try:
+            if whole is not None:
+                assembler.add(await whole(spec, chat, self.router.client))
+            else:
+                async for delta in provider.stream(spec, chat, self.router.client):
+                    assembler.add(delta)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc) from None
+        if assembler.finish_reason == "content_filter" and not assembler.text:
+            raise ProviderError(FailureClass.CONTENT_POLICY, "the model refused to answer")
+        return assembler
+
+
+class RoutedStream:
+    """A streamed answer past its commit point.
+
+    ``model`` and ``route`` say who answers and how it was chosen. Iterating
+    yields ``Delta``s, starting with the ones that made the commit; a later
+    failure raises ``StreamInterrupted``. Closing it (or leaving ``async
+    with``) closes the upstream request.
+    """
+
+    def __init__(self, call: _Call) -> None:
+        self._call = call
+        self._buffer: list[Delta] = []
+        self._upstream: AsyncIterator[Delta] | None = None
+        self._began = 0.0
+        self.model: ModelSpec | None = None
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+
+    @property
+    def route(self) -> Route:
+        return self._call.route
+
+    def headers(self) -> dict[str, str]:
+        return self.route.headers()
+
+    async def _start(self, first: ModelSpec | None, fallback: bool) -> None:
+        call = self._call
+        router = call.router
+        deadline = time.monotonic() + router.wait_for_cooldown
+        for rounds in itertools.count():
+            for spec in await call.candidates(first, fallback, rounds):
+                began = time.perf_counter()
+                upstream = router.providers[spec.provider].stream(
+                    spec, call.request_for(spec), router.client
+                )
+                try:
+                    buffer = await self._first_content(upstream)
+                except ProviderError as error:
+                    call.upstream_seconds += time.perf_counter() - began
+                    await _close(upstream)
+                    call.failed(spec, error)
+                    if error.failure not in router.fallback_on:
+                        raise router._error_for(error, call.route) from None
+                    continue
+                took = time.perf_counter() - began
+                call.upstream_seconds += took
+                router.record_latency(spec.name, took, first_token=True)
+                call.commit(spec)
+                self.model = spec
+                self._buffer = buffer
+                self._upstream = upstream
+                self._began = began
+                return
+            await call.wait_or_raise(deadline)
+
+    async def _first_content(self, upstream: AsyncIterator[Delta]) -> list[Delta]:
+        """Read until the first content delta (or a clean end), within the
+        first-token timeout."""
+        buffer: list[Delta] = []
+        limit = self._call.router.first_token_timeout
+        try:
+            async with asyncio.timeout(limit):
+                async for delta in upstream:
+                    buffer.append(delta)
+                    if delta.has_content:
+                        return buffer
+        except TimeoutError:
+            raise ProviderError(FailureClass.TIMEOUT, f"no first token within {limit} s") from None
+        except httpx.HTTPError as exc:
+            raise transport_error(exc) from None
+        if any(d.finish_reason == "content_filter" for d in buffer):
+            raise ProviderError(FailureClass.CONTENT_POLICY, "the model refused to answer")
+        return buffer
+
+    def __aiter__(self) -> AsyncIterator[Delta]:
+        return self._deltas()
+
+    async def _deltas(self) -> AsyncIterator[Delta]:
+        upstream = self._upstream
+        try:
+            for delta in self._buffer:
+                self._observe(delta)
+                yield delta
+            self._buffer = []
+            if upstream is None:
+                return
+            try:
+                async for delta in upstream:
+                    self._observe(delta)
+                    yield delta
+            except (ProviderError, httpx.HTTPError) as exc:
+                assert self.model is not None
+                failure = exc if isinstance(exc, ProviderError) else transport_error(exc)
+                self._call.failed(self.model, failure)
+                raise StreamInterrupted(failure) from None
+        finally:
+            await self.aclose()
+
+    def _observe(self, delta: Delta) -> None:
+        if delta.usage is not None:
+            self.usage = delta.usage
+            self._call.settle(delta.usage)
+        if delta.finish_reason:
+            self.finish_reason = delta.finish_reason
+
+    async def aclose(self) -> None:
+        """Stop reading; the upstream request is closed (it stops generating)."""
+        upstream, self._upstream = self._upstream, None
+        if upstream is not None:
+            await _close(upstream)
+
+    async def __aenter__(self) -> RoutedStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+async def _close(iterator: AsyncIterator[Delta]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # a broken upstream must not mask the real error
+            logger.debug("closing an upstream stream failed", exc_info=True)
+
+
+__all__ = [
+    "DEFAULT_FALLBACK_ON",
+    "Attempt",
+    "Completion",
+    "ModelRouter",
+    "ModelSpec",
+    "Route",
+    "RoutedStream",
+    "RoutingStrategy",
+    "StreamInterrupted",
+    "count_prompt",
+    "with_route_headers",
+]

@@ -1,0 +1,177 @@
+"""The Redis session store: sessions shared by every process, surviving restarts.
+
+Keys (all under ``prefix``, with the session key in a hash tag so one
+session's keys share a cluster slot):
+
+- ``{key}:meta``    marks the session as issued; its TTL is the session's life
+- ``{key}:msgs``    the history, a list of JSON messages (appends are RPUSH)
+- ``{key}:lock``    the turn lock (redis-py's token lock, extended while held)
+- ``{key}:seq``     the event-id counter of the replay buffer
+- ``{key}:events``  the replay buffer, a Redis stream whose entry ids are the
+                    event ids, so "events after N" is one XRANGE and a live
+                    tail is one blocking XREAD
+
+Needs the ``redis`` extra: ``pip install "ember-ai[redis]"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import LockError
+
+from ..context import Message
+from .base import SessionBusy, StoredEvent
+
+# INCR the counter and XADD the event under that id in one atomic step, so ids
+# from concurrent processes never collide and the stream stays ordered.
+_APPEND_EVENT = """
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], id .. '-0', 'b', ARGV[2], 'f', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return id
+"""
+
+
+class RedisSessionStore:
+    """Sessions in Redis. ``target`` is a URL (``redis://host:6379/0``) or a
+    ``redis.asyncio.Redis`` client; each app process opens its own pool.
+
+    ``ttl`` is a session's idle life in seconds; ``lock_ttl`` how long a lock
+    outlives a crashed holder (a live holder keeps extending it);
+    ``replay_events`` and ``replay_ttl`` bound the replay buffer.
+    """
+
+    def __init__(
+        self,
+        target: str | aioredis.Redis,
+        *,
+        prefix: str = "ember:ai:",
+        ttl: float = 24 * 3600,
+        lock_ttl: float = 30.0,
+        replay_events: int = 1000,
+        replay_ttl: float = 300,
+    ) -> None:
+        self._redis: aioredis.Redis = (
+            aioredis.Redis.from_url(target) if isinstance(target, str) else target
+        )
+        self._owns_client = isinstance(target, str)
+        self.prefix = prefix
+        self.ttl_ms = int(ttl * 1000)
+        self.lock_ttl = lock_ttl
+        self.replay_events = replay_events
+        self.replay_ttl_ms = int(replay_ttl * 1000)
+        self._append = self._redis.register_script(_APPEND_EVENT)
+
+    def __repr__(self) -> str:
+        return f"<RedisSessionStore prefix={self.prefix!r}>"
+
+    def _k(self, key: str, part: str) -> str:
+        return f"{self.prefix}{{{key}}}:{part}"
+
+    async def exists(self, key: str) -> bool:
+        return bool(await self._redis.exists(self._k(key, "meta")))
+
+    async def create(self, key: str) -> None:
+        await self._redis.set(self._k(key, "meta"), b"1", px=self.ttl_ms, nx=True)
+
+    async def load(self, key: str) -> list[Message] | None:
+        meta, msgs = self._k(key, "meta"), self._k(key, "msgs")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.pexpire(meta, self.ttl_ms)
+            pipe.lrange(msgs, 0, -1)
+            pipe.pexpire(msgs, self.ttl_ms)
+            alive, raw, _ = await pipe.execute()
+        if not alive:
+            return None
+        return [Message.from_dict(orjson.loads(item)) for item in raw]
+
+    async def save(self, key: str, messages: Sequence[Message], *, replace: bool) -> None:
+        meta, msgs = self._k(key, "meta"), self._k(key, "msgs")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if replace:
+                pipe.delete(msgs)
+            if messages:
+                pipe.rpush(msgs, *[orjson.dumps(m.to_dict()) for m in messages])
+            pipe.set(meta, b"1", px=self.ttl_ms)
+            pipe.pexpire(msgs, self.ttl_ms)
+            await pipe.execute()
+
+    async def acquire(self, key: str, wait: float) -> _Lease:
+        lock = self._redis.lock(
+            self._k(key, "lock"),
+            timeout=self.lock_ttl,
+            sleep=0.01,
+            blocking_timeout=wait,
+            thread_local=False,
+        )
+        if not await lock.acquire():
+            raise SessionBusy(key)
+        return _Lease(lock, self.lock_ttl)
+
+    async def append_event(self, key: str, body: bytes, *, final: bool) -> int:
+        result = await self._append(
+            keys=[self._k(key, "seq"), self._k(key, "events")],
+            args=[
+                self.replay_events,
+                body,
+                b"1" if final else b"0",
+                self.replay_ttl_ms,
+                self.ttl_ms,
+            ],
+        )
+        return int(result)
+
+    @staticmethod
+    def _decode(entries: Any) -> list[StoredEvent]:
+        return [
+            StoredEvent(int(entry_id.split(b"-")[0]), fields[b"b"], fields[b"f"] == b"1")
+            for entry_id, fields in entries
+        ]
+
+    async def events_since(self, key: str, event_id: int) -> list[StoredEvent] | None:
+        entries = await self._redis.xrange(self._k(key, "events"), f"{event_id}-0", "+")
+        events = self._decode(entries)
+        return events if events and events[0].id == event_id else None
+
+    async def wait_events(self, key: str, last_id: int, wait: float) -> list[StoredEvent]:
+        reply: Any = await self._redis.xread(
+            {self._k(key, "events"): f"{last_id}-0"}, block=max(int(wait * 1000), 1)
+        )
+        return self._decode(reply[0][1]) if reply else []
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._redis.aclose()
+
+
+class _Lease:
+    """A held Redis lock, extended in the background until released, so a
+    long stream keeps its session while a crashed process frees it soon."""
+
+    def __init__(self, lock: Any, ttl: float) -> None:
+        self._lock = lock
+        self._keeper = asyncio.get_running_loop().create_task(self._keep(ttl))
+
+    async def _keep(self, ttl: float) -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            with contextlib.suppress(LockError):
+                await self._lock.reacquire()
+
+    async def release(self) -> None:
+        self._keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._keeper
+        # The lock may have expired (a stalled process): then it is not ours.
+        with contextlib.suppress(LockError):
+            await self._lock.release()
+
+
+__all__ = ["RedisSessionStore"]

@@ -1,0 +1,165 @@
+"""Budgets in this process's memory: exact, fast, and not shared.
+
+Each worker process has its own, so with several workers every one of them
+admits the full budget (the plugin warns at start-up). Every operation runs
+under one lock with no ``await`` inside, so it is atomic for coroutines and
+threads alike.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from ..buckets import Budget, refilled, seconds_until
+from .base import CONCURRENCY, TOKENS, Slot, Verdict
+
+# Sweep idle state every this many reservations, so per-client keys cannot pile up.
+_SWEEP_EVERY = 4096
+
+
+class _Bucket:
+    __slots__ = ("budget", "leases", "level", "stamp")
+
+    def __init__(self, budget: Budget, stamp: float) -> None:
+        self.budget = budget
+        self.level = budget.capacity
+        self.stamp = stamp
+        # lease id -> (amount, expiry); expiries grow with insertion (fixed lease length)
+        self.leases: dict[str, tuple[int, float]] = {}
+
+
+class MemoryBackend:
+    """Budgets for one process. ``clock`` is injectable for tests (seconds, monotonic)."""
+
+    def __init__(
+        self, *, lease_seconds: float = 300.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._slots: dict[str, dict[str, float]] = {}
+        self._lock = threading.Lock()
+        self._reservations = 0
+
+    def _bucket(self, budget: Budget, now: float) -> _Bucket:
+        bucket = self._buckets.get(budget.key)
+        if bucket is None:
+            bucket = self._buckets[budget.key] = _Bucket(budget, now)
+            return bucket
+        level = refilled(bucket.level, now - bucket.stamp, budget.capacity, budget.refill_rate)
+        leases = bucket.leases
+        while leases:  # return what requests that never settled had reserved
+            lease, (amount, expiry) = next(iter(leases.items()))
+            if expiry > now:
+                break
+            del leases[lease]
+            level = min(budget.capacity, level + amount)
+        bucket.level = level
+        bucket.stamp = now
+        return bucket
+
+    def _holders(self, slot: Slot, now: float) -> dict[str, float]:
+        holders = self._slots.setdefault(slot.key, {})
+        while holders:
+            lease, expiry = next(iter(holders.items()))
+            if expiry > now:
+                break
+            del holders[lease]
+        return holders
+
+    async def reserve(
+        self, budgets: Sequence[Budget], cost: int, slots: Sequence[Slot], lease: str
+    ) -> Verdict:
+        return self.reserve_now(budgets, cost, slots, lease)
+
+    def reserve_now(
+        self, budgets: Sequence[Budget], cost: int, slots: Sequence[Slot], lease: str
+    ) -> Verdict:
+        """``reserve``, synchronously (it never waits for anything)."""
+        with self._lock:
+            now = self.clock()
+            self._reservations += 1
+            if self._reservations % _SWEEP_EVERY == 0:
+                self._sweep(now)
+            buckets = [self._bucket(b, now) for b in budgets]
+            for slot in slots:
+                if len(self._holders(slot, now)) >= slot.limit:
+                    worst = _lowest(budgets, buckets)
+                    return Verdict(False, CONCURRENCY, worst, *_state(budgets, buckets, worst))
+            refused = [i for i, b in enumerate(buckets) if b.level < cost]
+            if refused:
+                wait = max(
+                    seconds_until(buckets[i].level, cost, budgets[i].refill_rate) for i in refused
+                )
+                index = min(refused, key=lambda i: buckets[i].level - cost)
+                return Verdict(False, TOKENS, index, *_state(budgets, buckets, index), wait)
+            expiry = now + self.lease_seconds
+            for bucket in buckets:
+                bucket.level -= cost
+                if cost:
+                    bucket.leases[lease] = (cost, expiry)
+            for slot in slots:
+                self._holders(slot, now)[lease] = expiry
+            index = _lowest(budgets, buckets)
+            return Verdict(True, "", index, *_state(budgets, buckets, index))
+
+    async def settle(
+        self, budgets: Sequence[Budget], cost: int, slots: Sequence[Slot], lease: str, used: int
+    ) -> None:
+        self.settle_now(budgets, cost, slots, lease, used)
+
+    def settle_now(
+        self, budgets: Sequence[Budget], cost: int, slots: Sequence[Slot], lease: str, used: int
+    ) -> None:
+        """``settle``, synchronously."""
+        with self._lock:
+            now = self.clock()
+            for budget in budgets:
+                bucket = self._bucket(budget, now)
+                held = bucket.leases.pop(lease, None)
+                refund = held[0] - used if held is not None else -used
+                bucket.level = min(budget.capacity, bucket.level + refund)
+            for slot in slots:
+                self._slots.get(slot.key, {}).pop(lease, None)
+
+    def level(self, budget: Budget) -> float:
+        """The tokens ``budget`` holds now (for tests and benchmarks)."""
+        with self._lock:
+            return self._bucket(budget, self.clock()).level
+
+    def _sweep(self, now: float) -> None:
+        # A bucket with no leases that would be full again is the same as no bucket.
+        for key, bucket in list(self._buckets.items()):
+            budget = bucket.budget
+            full = refilled(bucket.level, now - bucket.stamp, budget.capacity, budget.refill_rate)
+            if not bucket.leases and full >= budget.capacity:
+                del self._buckets[key]
+        for key in [k for k, holders in self._slots.items() if not holders]:
+            del self._slots[key]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _lowest(budgets: Sequence[Budget], buckets: Sequence[_Bucket]) -> int:
+    # The budget closest to empty, relative to its size, is the one to report.
+    if not buckets:
+        return -1
+    return min(range(len(buckets)), key=lambda i: buckets[i].level / budgets[i].capacity)
+
+
+def _state(
+    budgets: Sequence[Budget], buckets: Sequence[_Bucket], index: int
+) -> tuple[float, float]:
+    if index < 0:
+        return 0.0, 0.0
+    level = buckets[index].level
+    budget = budgets[index]
+    return level, seconds_until(level, budget.capacity, budget.refill_rate)
+
+
+__all__ = ["MemoryBackend"]

@@ -1,0 +1,142 @@
+"""Reading a response as it streams past, to learn the tokens it really used.
+
+The real usage comes, in order of trust, from ``request.state.ember_usage``
+(set by ember-ai, which knows the provider's count), from a ``usage`` object
+in the response itself (an OpenAI or Anthropic JSON body, the final usage
+chunk of an OpenAI stream, Anthropic's cumulative ``message_delta.usage``), or
+else from counting the text the response streamed (SSE ``data:`` lines). The
+body is only read, never changed or held back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .estimate import count_text
+
+# A JSON body larger than this is not kept for its usage (it is still sent).
+_MAX_JSON_BYTES = 1024 * 1024
+
+
+class Meter:
+    """Watches one response: status, kind, usage and streamed tokens."""
+
+    __slots__ = (
+        "_json",
+        "_kind",
+        "_partial",
+        "completion_tokens",
+        "disconnected",
+        "finished",
+        "status",
+        "usage",
+    )
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.finished = False
+        self.disconnected = False
+        self.completion_tokens = 0
+        self.usage: dict[str, int] = {}
+        self._kind = ""  # "sse", "json" or "" (not read)
+        self._partial = b""
+        self._json: list[bytes] | None = None
+
+    def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status = status
+        for name, value in headers:
+            if name.lower() == b"content-type":
+                if value.startswith(b"text/event-stream"):
+                    self._kind = "sse"
+                elif b"json" in value:
+                    self._kind = "json"
+                    self._json = []
+                break
+
+    def feed(self, chunk: bytes, more: bool) -> None:
+        if self._kind == "sse":
+            self._feed_sse(chunk)
+        elif self._kind == "json" and self._json is not None:
+            self._json.append(chunk)
+            if sum(map(len, self._json)) > _MAX_JSON_BYTES:
+                self._json = None
+        if not more:
+            self.finished = True
+            if self._kind == "json" and self._json is not None:
+                self._read_json(b"".join(self._json))
+
+    def _read_json(self, body: bytes) -> None:
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(value, dict):
+            self._take_usage(value.get("usage"))
+
+    def _feed_sse(self, chunk: bytes) -> None:
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.startswith(b"data:"):
+                self._read_event(line[5:].strip())
+
+    def _read_event(self, data: bytes) -> None:
+        if not data or data == b"[DONE]":
+            return
+        if data[:1] != b"{":
+            self.completion_tokens += count_text(data.decode("utf-8", "replace"))
+            return
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self.completion_tokens += count_text(data.decode("utf-8", "replace"))
+            return
+        if not isinstance(event, dict):
+            return
+        self._take_usage(event.get("usage"))
+        message = event.get("message")  # Anthropic message_start
+        if isinstance(message, dict):
+            self._take_usage(message.get("usage"))
+        self.completion_tokens += count_text(_event_text(event))
+
+    def _take_usage(self, usage: Any) -> None:
+        # Anthropic's stream repeats cumulative counts: the latest value wins.
+        if not isinstance(usage, dict):
+            return
+        for field in ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens"):
+            value = usage.get(field)
+            if isinstance(value, int) and not isinstance(value, bool):
+                self.usage[field] = value
+
+
+def _event_text(event: dict[str, Any]) -> str:
+    """The generated text in one streamed event, OpenAI or Anthropic."""
+    parts: list[str] = []
+    choices = event.get("choices")
+    if isinstance(choices, list):
+        for choice in choices:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            if isinstance(delta.get("content"), str):
+                parts.append(delta["content"])
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):
+                    parts.append(str(function.get("name") or ""))
+                    parts.append(str(function.get("arguments") or ""))
+        return "".join(parts)
+    delta = event.get("delta")
+    if isinstance(delta, dict):
+        for field in ("text", "partial_json", "thinking"):
+            if isinstance(delta.get(field), str):
+                parts.append(delta[field])
+    elif isinstance(event.get("token"), str):
+        parts.append(event["token"])
+    return "".join(parts)
+
+
+__all__ = ["Meter"]
