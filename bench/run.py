@@ -463,11 +463,9 @@ def main() -> None:
     duration = args.duration or (2.0 if args.quick else 8.0)
     idle_streams = args.idle_streams or (200 if args.quick else 1000)
     frameworks = [f for f in args.frameworks.split(",") if f]
-    for tool in ("wrk", "taskset"):
+    for tool, debian_package in (("wrk", "wrk"), ("taskset", "util-linux")):
         if shutil.which(tool) is None:
-            raise SystemExit(
-                f"{tool} is needed (Debian: apt-get install {tool.replace('taskset', 'util-linux')})"
-            )
+            raise SystemExit(f"{tool} is needed (Debian: apt-get install {debian_package})")
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("two CPUs are needed: one for the servers, one for the load generator")
 

@@ -185,6 +185,35 @@ async def test_a_failure_mid_stream_ends_with_an_error_event() -> None:
     assert "upstream broke" not in response.text
 
 
+async def test_a_non_string_token_ends_the_stream_with_an_error_event() -> None:
+    response = await _get_stream(TokenStreamResponse(iter(["ok", 42])))
+    events = _parse(response.content)
+    assert [e.data for e in events[:1]] == ["ok"]
+    assert events[1].event == "error"
+
+
+async def test_head_on_a_stream_route_sends_headers_and_never_runs_the_generator() -> None:
+    started = False
+
+    async def produce() -> AsyncIterator[str]:
+        nonlocal started
+        started = True
+        yield "data: never sent\n\n"
+
+    app = make_app()
+
+    @app.get("/")
+    async def handler() -> SSEResponse:
+        return SSEResponse(produce())
+
+    async with asgi_client(app) as client:
+        response = await client.head("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.content == b""
+    assert not started
+
+
 async def _idle_then(seconds: float) -> AsyncIterator[str]:
     await asyncio.sleep(seconds)
     yield "data: done\n\n"

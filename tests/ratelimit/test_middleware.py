@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 import httpx
@@ -28,7 +29,12 @@ def limited_app(**middleware: Any) -> tuple[Any, RateLimitMiddleware]:
 
     @app.post("/plain")
     async def plain(request: Request) -> dict[str, Any]:
-        await request.json()
+        # Uses every token it may: the prompt and all of max_tokens.
+        body = await request.json()
+        request.state.ember_usage = {
+            "prompt_tokens": HELLO_PROMPT_TOKENS,
+            "completion_tokens": body.get("max_tokens") or 0,
+        }
         return {"ok": True}
 
     @app.get("/health")
@@ -66,9 +72,9 @@ async def test_over_budget_is_a_429_in_the_openai_envelope_with_retry_after() ->
     assert error["code"] == "rate_limit_exceeded"
     assert error["type"] == "tokens"
     assert "Limit 100" in error["message"] and f"Requested {80 + HELLO_PROMPT_TOKENS}" in error["message"]
-    # Settled at 8 used: 92 left, 88 needed... the first request's JSON had no usage,
-    # so it settled at its prompt estimate; the second needs 88 with 92 - ... left.
-    assert int(second.headers["retry-after"]) >= 1
+    # 12 tokens are left and 88 are needed: 76 more come in 7.6 s at 10 per second.
+    assert second.headers["retry-after"] == "8"
+    assert re.search(r"Please try again in 7\.[56]\d*s\.", error["message"])
     assert second.headers["x-ratelimit-limit-tokens"] == "100"
 
 
@@ -180,13 +186,14 @@ async def test_without_max_tokens_the_default_completion_is_reserved() -> None:
     assert remaining == 10_000 - HELLO_PROMPT_TOKENS - 300
 
 
-async def test_without_estimate_from_body_only_the_completion_is_reserved() -> None:
-    app, _ = limited_app(
+async def test_without_estimate_from_body_usage_is_only_charged_afterwards() -> None:
+    app, limiter = limited_app(
         global_bucket=GlobalTokenBucket(capacity=10_000, refill_rate=0), estimate_from_body=False
     )
     async with client_for(app) as client:
         response = await client.post("/plain", json=chat_body(max_tokens=50))
-    assert response.headers["x-ratelimit-remaining-tokens"] == str(10_000 - 50)
+    assert response.headers["x-ratelimit-remaining-tokens"] == "10000"
+    assert global_level(limiter) == 10_000 - (HELLO_PROMPT_TOKENS + 50)
 
 
 async def test_the_body_reaches_the_handler_unchanged() -> None:

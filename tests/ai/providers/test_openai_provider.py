@@ -220,3 +220,13 @@ def test_endpoint_may_be_a_base_url_or_the_full_url() -> None:
     assert chat_url("https://api.openai.com/v1/chat/completions") == (
         "https://api.openai.com/v1/chat/completions"
     )
+
+
+def test_official_api_gets_max_completion_tokens_and_compatible_servers_max_tokens() -> None:
+    from ember.ai.providers.openai import request_body
+
+    request = ChatRequest([{"role": "user", "content": "x"}], max_tokens=50)
+    official = ModelSpec("gpt-4o-mini", "openai")
+    compatible = ModelSpec("llama", "openai", endpoint="http://127.0.0.1:11434/v1")
+    assert request_body(official, request, stream=True)["max_completion_tokens"] == 50
+    assert request_body(compatible, request, stream=True)["max_tokens"] == 50

@@ -31,7 +31,10 @@ def test_names_import_from_ember() -> None:
     from ember.ai import router
 
     assert (ModelRouter, ModelSpec, RoutingStrategy) == (
-        router.ModelRouter, router.ModelSpec, router.RoutingStrategy)
+        router.ModelRouter,
+        router.ModelSpec,
+        router.RoutingStrategy,
+    )
 
 
 async def test_select_picks_the_first_model_under_fallback(

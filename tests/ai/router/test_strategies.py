@@ -171,3 +171,15 @@ def test_model_spec_repr_shows_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = ModelSpec("m", "openai", api_key_env="SECRET_KEY_FOR_TEST")
     assert spec.api_key() == "sk-live-very-secret"
     assert "sk-live-very-secret" not in repr(spec) and "sk-live" not in str(spec)
+
+
+async def test_calls_after_select_use_its_choice_and_take_no_turn() -> None:
+    from types import SimpleNamespace
+
+    router = ModelRouter([local("a"), local("b"), local("c")], RoutingStrategy.ROUND_ROBIN)
+    request = SimpleNamespace(state=SimpleNamespace())
+    assert (await router.select(request, messages=HELLO)).name == "a"
+    first = await router.complete(HELLO, request=request)
+    second = await router.complete(HELLO, request=request)
+    assert (first.model.name, second.model.name) == ("a", "a")
+    assert (await router.select(messages=HELLO)).name == "b"

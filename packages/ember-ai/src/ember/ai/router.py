@@ -475,7 +475,8 @@ class ModelRouter:
         first token. ``model`` (a spec or a name) is tried first; with
         ``fallback=False`` it is the only candidate. ``request``, when given,
         receives ``state.ember_route`` and ``state.ember_usage`` and caps
-        ``max_tokens`` at ``state.max_completion_tokens``.
+        ``max_tokens`` at ``state.max_completion_tokens``; a request already
+        routed (``select(request, ...)``) starts with the model chosen then.
         """
         chat = ChatRequest(
             [dict(m) for m in messages],
@@ -486,7 +487,7 @@ class ModelRouter:
         )
         call = _Call(self, chat, request, started_at or time.perf_counter(), streaming=True)
         routed = RoutedStream(call)
-        await routed._start(self._pick(model), fallback)
+        await routed._start(self._first(model, request), fallback)
         return routed
 
     async def complete(
@@ -511,7 +512,35 @@ class ModelRouter:
             params,
         )
         call = _Call(self, chat, request, started_at or time.perf_counter(), streaming=False)
-        return await call.complete(self._pick(model), fallback)
+        return await call.complete(self._first(model, request), fallback)
+
+    def stream_tool_loop(
+        self, context: Any, tools: Any, *, request: Any = None, max_steps: int = 8, **params: Any
+    ) -> AsyncIterator[str]:
+        """Stream an answer's tokens, running the tools it asks for in between
+        (see ``ember.ai.routed_tools``); an ai_route may return it as is."""
+        from .routed_tools import stream_tool_loop
+
+        return stream_tool_loop(
+            self, context, tools, request=request, max_steps=max_steps, **params
+        )
+
+    def tool_loop_model(self, request: Any = None, **params: Any) -> Any:
+        """A ``call_model`` for ``run_tool_loop`` backed by ``complete()``."""
+        from .routed_tools import tool_loop_model
+
+        return tool_loop_model(self, request, **params)
+
+    def _first(self, model: ModelSpec | str | None, request: Any) -> ModelSpec | None:
+        """The model to try first: the one asked for, else the one this request
+        was already routed to (by ``select()`` or an earlier call), so a
+        request takes at most one ROUND_ROBIN turn however many calls it makes."""
+        if model is not None:
+            return self._pick(model)
+        previous = getattr(getattr(request, "state", None), "ember_route", None)
+        if isinstance(previous, Route) and previous.model:
+            return self._by_name.get(previous.model)
+        return None
 
     def _pick(self, model: ModelSpec | str | None) -> ModelSpec | None:
         if model is None or isinstance(model, ModelSpec):

@@ -48,7 +48,10 @@ def request_body(spec: ModelSpec, request: ChatRequest, *, stream: bool) -> dict
         if request.tool_choice is not None:
             body["tool_choice"] = request.tool_choice
     if request.max_tokens is not None:
-        body["max_tokens"] = request.max_tokens
+        # OpenAI's own API deprecated max_tokens (reasoning models refuse it);
+        # compatible servers (vLLM, Ollama...) still expect max_tokens.
+        official = chat_url(spec.endpoint).startswith("https://api.openai.com/")
+        body["max_completion_tokens" if official else "max_tokens"] = request.max_tokens
     if stream:
         body["stream"] = True
         options = dict(request.params.get("stream_options") or {})

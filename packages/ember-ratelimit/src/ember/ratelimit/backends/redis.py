@@ -173,7 +173,8 @@ def _sha(script: str) -> str:
 class RedisBackend:
     """Budgets on the Redis at ``url``, shared by every process using the same ``prefix``.
 
-    ``timeout`` bounds every call, connecting included (seconds);
+    ``timeout`` bounds every call, connecting and waiting for one of the
+    ``max_connections`` pooled connections included (seconds);
     ``lease_seconds`` is how long a reservation outlives a request that never
     settles (a crashed worker) before it is returned.
     """
@@ -185,6 +186,7 @@ class RedisBackend:
         prefix: str = "ember:ratelimit:",
         timeout: float = 0.5,
         lease_seconds: float = 300.0,
+        max_connections: int = 64,
         client: aioredis.Redis | None = None,
     ) -> None:
         if timeout <= 0 or lease_seconds <= 0:
@@ -192,12 +194,19 @@ class RedisBackend:
         self.prefix = prefix
         self.timeout = timeout
         self.lease_seconds = lease_seconds
-        self.client = client or aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+        if client is None:
+            # A bounded pool that makes callers wait (within ``timeout``) for a
+            # free connection, rather than failing when a burst exceeds it.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=timeout,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+            client = aioredis.Redis(connection_pool=pool)
+        self.client = client
         kwargs = self.client.connection_pool.connection_kwargs
         # Where Redis is, for log lines: never the URL, which may hold a password.
         self.where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
