@@ -11,9 +11,10 @@ import asyncio
 import os
 from typing import Any
 
-from ember import Ember, Request
+from ember import Ember, Request, TokenStreamResponse
 from ember.ratelimit import GlobalTokenBucket, RateLimitMiddleware
 from ember.ratelimit.backends.redis import RedisBackend
+from ember.types import ASGIApp, Message, Receive, Scope, Send
 
 USED = int(os.environ.get("RATELIMIT_USED", "10"))
 
@@ -32,9 +33,40 @@ app.add_middleware(
 )
 
 
+def tag_with_pid(inner: ASGIApp) -> ASGIApp:
+    """Name the serving process in a header, so a test sees all four took part."""
+
+    async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", ()), (b"x-pid", str(os.getpid()).encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await inner(scope, receive, send_tagged)
+
+    return tagged
+
+
+app.add_middleware(tag_with_pid)
+
+
 @app.post("/v1/chat/completions")
 async def completions(request: Request) -> dict[str, Any]:
     await request.json()
     await asyncio.sleep(0.02)  # requests overlap, as real model calls do
     request.state.ember_usage = {"prompt_tokens": USED // 2, "completion_tokens": USED - USED // 2}
-    return {"object": "chat.completion", "pid": os.getpid()}
+    return {"object": "chat.completion"}
+
+
+@app.post("/stream")
+async def stream(request: Request) -> TokenStreamResponse:
+    """A slow stream of one-token words; nobody reports usage, so it is counted."""
+    await request.json()
+
+    async def tokens() -> Any:
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            yield "hello "
+
+    return TokenStreamResponse(tokens())

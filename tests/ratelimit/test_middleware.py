@@ -71,7 +71,8 @@ async def test_over_budget_is_a_429_in_the_openai_envelope_with_retry_after() ->
     error = second.json()["error"]
     assert error["code"] == "rate_limit_exceeded"
     assert error["type"] == "tokens"
-    assert "Limit 100" in error["message"] and f"Requested {80 + HELLO_PROMPT_TOKENS}" in error["message"]
+    assert "Limit 100" in error["message"]
+    assert f"Requested {80 + HELLO_PROMPT_TOKENS}" in error["message"]
     # 12 tokens are left and 88 are needed: 76 more come in 7.6 s at 10 per second.
     assert second.headers["retry-after"] == "8"
     assert re.search(r"Please try again in 7\.[56]\d*s\.", error["message"])
@@ -274,11 +275,16 @@ async def test_a_key_may_have_only_so_many_requests_in_flight() -> None:
     app, _ = limited_app(max_concurrent_per_key=2)
     release = asyncio.Event()
     started = 0
+    two_started, three_started = asyncio.Event(), asyncio.Event()
 
     @app.post("/slow")
     async def slow(request: Request) -> dict[str, bool]:
         nonlocal started
         started += 1
+        if started == 2:
+            two_started.set()
+        if started == 3:
+            three_started.set()
         await release.wait()
         return {"ok": True}
 
@@ -287,14 +293,12 @@ async def test_a_key_may_have_only_so_many_requests_in_flight() -> None:
         slow_ones = [
             asyncio.create_task(client.post("/slow", json={}, headers=headers)) for _ in range(2)
         ]
-        while started < 2:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(two_started.wait(), 10)
         third = await client.post("/slow", json={}, headers=headers)
         other_key = asyncio.create_task(
             client.post("/slow", json={}, headers={"authorization": "Bearer k2"})
         )
-        while started < 3:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(three_started.wait(), 10)
         release.set()
         done = await asyncio.gather(*slow_ones, other_key)
         after = await client.post("/slow", json={}, headers=headers)

@@ -167,115 +167,152 @@ class StreamingResponse(Response):
         if interval is None and self.keepalive is not None:
             app = scope.get("app")
             interval = getattr(app, "sse_ping_interval", 15.0)
-        await _pump(self, iterator, receive, send, interval if self.keepalive else None)
+        await _Pump(self, iterator, receive, send, interval if self.keepalive else None).run()
 
 
-async def _pump(
-    response: StreamingResponse,
-    iterator: AsyncIterator[Any],
-    receive: Receive,
-    send: Send,
-    keepalive_interval: float | None,
-) -> None:
-    """Move items from ``iterator`` to ``send`` with three cooperating parts.
+class _Pump:
+    """Moves items from ``iterator`` to ``send`` with three cooperating parts.
 
     A producer task drains the iterator into a buffer; a watcher task waits for
-    ``http.disconnect``; this coroutine writes whatever the buffer holds in one
+    ``http.disconnect``; ``run`` writes whatever the buffer holds in one
     ``send``. A slow socket thus batches a fast producer's items, and a client
     that leaves cancels the producer mid-await instead of at its next item.
+
+    The state lives in slots and the wake-ups are bare futures (not closures
+    and ``asyncio.Event``s): an idle stream holds all of it for as long as it
+    is open, so its size is the memory cost of each open connection.
     """
-    loop = asyncio.get_running_loop()
-    buffer: list[bytes] = []
-    buffered = 0
-    wake = asyncio.Event()
-    room = asyncio.Event()
-    finished = False
-    disconnected = False
-    failure: BaseException | None = None
 
-    async def produce() -> None:
-        nonlocal buffered, finished, failure
+    __slots__ = (
+        "buffer",
+        "buffered",
+        "disconnected",
+        "failure",
+        "finished",
+        "iterator",
+        "keepalive_interval",
+        "last_write",
+        "loop",
+        "ping_due",
+        "producer",
+        "receive",
+        "response",
+        "room",
+        "send",
+        "timer",
+        "wake",
+        "watcher",
+    )
+
+    def __init__(
+        self,
+        response: StreamingResponse,
+        iterator: AsyncIterator[Any],
+        receive: Receive,
+        send: Send,
+        keepalive_interval: float | None,
+    ) -> None:
+        self.response = response
+        self.iterator = iterator
+        self.receive = receive
+        self.send = send
+        self.keepalive_interval = keepalive_interval
+        self.loop = asyncio.get_running_loop()
+        self.buffer: list[bytes] = []
+        self.buffered = 0
+        self.finished = False
+        self.disconnected = False
+        self.ping_due = False
+        self.failure: BaseException | None = None
+        self.wake: asyncio.Future[None] | None = None  # set while ``run`` sleeps
+        self.room: asyncio.Future[None] | None = None  # set while the producer waits
+        self.timer: asyncio.TimerHandle | None = None
+        self.last_write = self.loop.time()
+
+    async def produce(self) -> None:
+        encode = self.response.encode
         try:
-            async for item in iterator:
-                data = response.encode(item)
-                buffer.append(data)
-                buffered += len(data)
-                wake.set()
-                if buffered >= _HIGH_WATER_BYTES:
-                    room.clear()
-                    await room.wait()
+            async for item in self.iterator:
+                data = encode(item)
+                self.buffer.append(data)
+                self.buffered += len(data)
+                _resolve(self.wake)
+                if self.buffered >= _HIGH_WATER_BYTES:
+                    self.room = self.loop.create_future()
+                    await self.room
         except Exception as exc:
-            failure = exc
+            self.failure = exc
         finally:
-            finished = True
-            wake.set()
-            await _close(iterator)
+            self.finished = True
+            _resolve(self.wake)
+            await _close(self.iterator)
 
-    async def watch() -> None:
-        nonlocal disconnected
+    async def watch(self) -> None:
         while True:
-            message = await receive()
+            message = await self.receive()
             if message["type"] == "http.disconnect":
-                disconnected = True
-                producer.cancel()
-                wake.set()
+                self.disconnected = True
+                self.producer.cancel()
+                _resolve(self.wake)
                 return
 
-    producer = loop.create_task(produce())
-    watcher = loop.create_task(watch())
-    last_write = loop.time()
-    timer: asyncio.TimerHandle | None = None
-
-    def keepalive_due() -> None:
-        nonlocal timer
-        idle = loop.time() - last_write
-        assert keepalive_interval is not None
-        if idle >= keepalive_interval * 0.999:
-            wake.set()
-            timer = loop.call_later(keepalive_interval, keepalive_due)
+    def keepalive_due(self) -> None:
+        interval = self.keepalive_interval
+        assert interval is not None
+        idle = self.loop.time() - self.last_write
+        if idle >= interval * 0.999:
+            self.ping_due = True
+            _resolve(self.wake)
+            self.timer = self.loop.call_later(interval, self.keepalive_due)
         else:
-            timer = loop.call_later(keepalive_interval - idle, keepalive_due)
+            self.timer = self.loop.call_later(interval - idle, self.keepalive_due)
 
-    if keepalive_interval:
-        timer = loop.call_later(keepalive_interval, keepalive_due)
-    try:
-        while True:
-            await wake.wait()
-            wake.clear()
-            if disconnected:
-                return
-            if buffer:
-                data = b"".join(buffer) if len(buffer) > 1 else buffer[0]
-                buffer.clear()
-                buffered = 0
-                room.set()
-            elif finished:
-                break
-            elif keepalive_interval and response.keepalive is not None:
-                data = response.keepalive
-            else:
-                continue
-            last_write = loop.time()
-            await send({"type": "http.response.body", "body": data, "more_body": True})
-            if finished and not buffer:
-                break
-        if failure is not None:
-            logger.error("stream failed after the response started", exc_info=failure)
-            trailer = response.encode_error(failure)
-            if trailer:
-                await send({"type": "http.response.body", "body": trailer, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    finally:
-        if timer is not None:
-            timer.cancel()
-        watcher.cancel()
-        # After a disconnect the watcher already cancelled the producer; a
-        # second cancel would interrupt the iterator's cleanup (its finally
-        # blocks closing upstream connections).
-        if not producer.done() and not disconnected:
-            producer.cancel()
-        # Wait for the producer so the iterator's finally has run before we return.
-        await asyncio.gather(producer, watcher, return_exceptions=True)
+    async def run(self) -> None:
+        loop, send, buffer = self.loop, self.send, self.buffer
+        self.producer = loop.create_task(self.produce())
+        self.watcher = loop.create_task(self.watch())
+        if self.keepalive_interval:
+            self.timer = loop.call_later(self.keepalive_interval, self.keepalive_due)
+        try:
+            while True:
+                if not (buffer or self.finished or self.disconnected or self.ping_due):
+                    self.wake = loop.create_future()
+                    await self.wake
+                    self.wake = None
+                if self.disconnected:
+                    return
+                if buffer:
+                    data = b"".join(buffer) if len(buffer) > 1 else buffer[0]
+                    buffer.clear()
+                    self.buffered = 0
+                    _resolve(self.room)
+                elif self.finished:
+                    break
+                else:
+                    data = self.response.keepalive or b""
+                self.ping_due = False
+                self.last_write = loop.time()
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            if self.failure is not None:
+                logger.error("stream failed after the response started", exc_info=self.failure)
+                trailer = self.response.encode_error(self.failure)
+                if trailer:
+                    await send({"type": "http.response.body", "body": trailer, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.watcher.cancel()
+            if not self.producer.done():
+                self.producer.cancel()
+            # Wait for the producer so the iterator's finally has run before we return.
+            await asyncio.gather(self.producer, self.watcher, return_exceptions=True)
+
+
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    """Wake whoever awaits ``waiter``, if anyone still does."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 async def _close(iterator: Any) -> None:

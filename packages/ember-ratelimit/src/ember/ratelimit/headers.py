@@ -52,7 +52,9 @@ def retry_headers(seconds: float) -> dict[str, str]:
     }
 
 
-def too_many_tokens(label: str, limit: float, remaining: float, requested: int, retry: float) -> HTTPError:
+def too_many_tokens(
+    label: str, limit: float, remaining: float, requested: int, retry: float
+) -> HTTPError:
     return HTTPError(
         429,
         f"Rate limit reached on tokens per min (TPM) of the {label} budget: Limit {int(limit)}, "

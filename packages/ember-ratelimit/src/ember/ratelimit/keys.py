@@ -74,7 +74,9 @@ def _api_key(scope: Scope) -> str | None:
     return _header(scope, b"x-api-key") or _header(scope, b"api-key")
 
 
-def key_function(spec: str | Callable[[Scope], Any], trusted_proxies: Iterable[str] = ()) -> KeyFunction:
+def key_function(
+    spec: str | Callable[[Scope], Any], trusted_proxies: Iterable[str] = ()
+) -> KeyFunction:
     """Turn a key spec (see the module docstring) into ``(scope) -> key``."""
     trusted = parse_networks(trusted_proxies)
 

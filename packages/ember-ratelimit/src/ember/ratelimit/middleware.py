@@ -35,6 +35,7 @@ from .backends.base import TOKENS, Backend, BackendUnavailable, Slot, Verdict
 from .backends.memory import MemoryBackend
 from .buckets import Budget, TokenBucket
 from .estimate import (
+    count_usage,
     estimate_prompt_tokens,
     looks_like_model_request,
     requested_completion_tokens,
@@ -63,9 +64,11 @@ class RateLimitMiddleware:
       ``"header:<name>"`` or a function of the scope (see ``ember.ratelimit.keys``);
     - ``trusted_proxies``: addresses/networks whose ``X-Forwarded-For`` is believed;
     - ``max_concurrent_per_key``: requests one key may have in flight;
-    - ``estimate_from_body``: reserve the prompt's estimated tokens at
-      admission (else only the completion is reserved, and the prompt is
-      charged at settlement);
+    - ``estimate_from_body``: read the JSON body and reserve its estimated
+      tokens (prompt + completion) at admission. With ``False`` the body is not
+      read, nothing is reserved, and only the real usage is charged when the
+      response ends -- counting after the fact, like other gateways, which lets
+      concurrent requests overspend;
     - ``default_completion_tokens``: reserved for a model request naming no
       ``max_tokens``;
     - ``backend``: ``MemoryBackend()`` (default, one process) or ``RedisBackend(url)``;
@@ -135,6 +138,7 @@ class RateLimitMiddleware:
         if scope["method"] in _BODY_METHODS and (self.estimate_from_body or limits is not None):
             payload, receive = await _read_json(scope, receive, route)
 
+        # The estimate also prices a streamed reply's prompt at settlement.
         prompt = estimate_prompt_tokens(payload) if payload is not None else 0
         state = _state(scope)
         completion = self._completion(payload, limits, state)
@@ -319,8 +323,8 @@ async def _read_json(scope: Scope, receive: Receive, route: Any) -> tuple[Any, R
 
     A body over the route's size limit is not read here (the app answers 413).
     """
-    app = scope.get("app")
-    limit = getattr(route, "max_body_size", None) or getattr(app, "max_body_size", 1 << 20)
+    holder = route if route is not None else scope.get("app")
+    limit = int(getattr(holder, "max_body_size", 1 << 20))
     for name, value in scope.get("headers", ()):
         if name == b"content-length" and value.isdigit() and int(value) > limit:
             return None, receive
@@ -367,16 +371,9 @@ def _state(scope: Scope) -> SimpleNamespace:
 
 def _used(meter: Meter, state: Any, prompt: int) -> int:
     """The tokens the request really used (see ``meter`` for the sources)."""
-    usage = getattr(state, "ember_usage", None)
-    if isinstance(usage, dict):
-        total = sum(
-            int(v)
-            for k, v in usage.items()
-            if k in ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens")
-            and isinstance(v, int | float)
-            and not isinstance(v, bool)
-        )
-        return max(0, total)
+    reported = count_usage(getattr(state, "ember_usage", None))
+    if reported is not None:
+        return max(0, reported)
     if meter.usage:
         return sum(meter.usage.values())
     if meter.status is None or (meter.status >= 400 and not meter.completion_tokens):

@@ -205,7 +205,7 @@ class RedisBackend:
                 socket_connect_timeout=timeout,
                 retry=Retry(NoBackoff(), 0),
             )
-            client = aioredis.Redis(connection_pool=pool)
+            client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
         self.client = client
         kwargs = self.client.connection_pool.connection_kwargs
         # Where Redis is, for log lines: never the URL, which may hold a password.
