@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -37,9 +38,30 @@ def _install_workspace(session: nox.Session) -> None:
         session.install("--reinstall-package", "ember-hello", HELLO)
 
 
+def _ensure_chromium(session: nox.Session) -> None:
+    """The demo page's test drives a real headless Chromium (Debian's package)."""
+    if shutil.which("chromium"):
+        return
+    if os.geteuid() != 0:
+        session.error("the browser test needs Chromium: sudo apt-get install -y chromium")
+    session.log("installing Debian's chromium for the browser test (once per machine)")
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "chromium",
+        external=True,
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+    )
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Every test, with all distributions and the example plugin installed."""
+    _ensure_chromium(session)
     _install_workspace(session)
     session.run("pytest", *session.posargs)
 

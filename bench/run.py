@@ -240,6 +240,47 @@ def latency_ms(output: str, percentile: str) -> float | None:
     return round(float(match.group(1)) * scale, 3)
 
 
+def measure_throughput(
+    frameworks: list[str],
+    rounds: int,
+    duration: float,
+    connections: int,
+    tmp: Path,
+    body: bytes,
+    endpoints: list[str],
+) -> dict[str, dict[str, list[Measurement]]]:
+    """wrk against every app and endpoint, interleaved round after round."""
+    script = tmp / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body.decode())}\n"
+    )
+    runs: dict[str, dict[str, list[Measurement]]] = {}
+    with ExitStack() as stack:
+        servers = {f: stack.enter_context(serve(f, tmp)) for f in frameworks}
+        for server in servers.values():
+            check_endpoints(server, body)
+            for endpoint in endpoints:  # warm-up, not kept
+                wrk(server, endpoint, 1.0, connections, script)
+        for round_number in range(1, rounds + 1):
+            for endpoint in endpoints:
+                for framework, server in servers.items():
+                    measured = wrk(server, endpoint, duration, connections, script)
+                    runs.setdefault(framework, {}).setdefault(endpoint, []).append(measured)
+                    print(
+                        f"round {round_number}/{rounds} {endpoint:12} {framework:10}"
+                        f" {measured.requests_per_s:>10,.0f} req/s"
+                        f"  ({measured.requests_per_cpu_s:>8,.0f}/CPU-s)"
+                        f"  CPU 0: server {measured.server_cpu_share:.0%},"
+                        f" others {measured.others_cpu0_share:.0%}"
+                        + (f"  non-2xx {measured.non_2xx}" if measured.non_2xx else "")
+                        + (f"  socket errors {measured.errors}" if measured.errors else ""),
+                        flush=True,
+                    )
+    return runs
+
+
 # ---------------------------------------------------------------- idle SSE memory
 
 
@@ -368,7 +409,7 @@ def print_table(summary: dict[str, Any], idle_kb: dict[str, float]) -> None:
         frameworks = list(values)
         print(f"\n{title}, median over rounds (x = ratio to raw ASGI)")
         print(f"{'endpoint':12}" + "".join(f"{f:>22}" for f in frameworks))
-        for endpoint in ENDPOINTS:
+        for endpoint in [e for e in ENDPOINTS if frameworks and e in values[frameworks[0]]]:
             cells = [
                 f"{values[f][endpoint]:,.0f} ({ratios[f].get(endpoint, 0):.2f}x)".rjust(22)
                 for f in frameworks
@@ -454,15 +495,21 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--idle-streams", type=int, help="idle SSE streams per server (1000)")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
     parser.add_argument(
         "--chart", help="PNG path (docs/bench-core.png; quick runs: bench/results/)"
     )
     parser.add_argument("--no-chart", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true", help="memory only")
+    parser.add_argument("--skip-memory", action="store_true", help="throughput only")
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
     duration = args.duration or (2.0 if args.quick else 8.0)
     idle_streams = args.idle_streams or (200 if args.quick else 1000)
     frameworks = [f for f in args.frameworks.split(",") if f]
+    endpoints = [e for e in args.endpoints.split(",") if e]
+    if unknown := set(frameworks) - set(FRAMEWORKS) | set(endpoints) - set(ENDPOINTS):
+        raise SystemExit(f"unknown framework or endpoint: {', '.join(sorted(unknown))}")
     for tool, debian_package in (("wrk", "wrk"), ("taskset", "util-linux")):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed (Debian: apt-get install {debian_package})")
@@ -480,39 +527,18 @@ def main() -> None:
     started = dt.datetime.now(dt.UTC)
     results = Results()
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp, ExitStack() as stack:
-        script = Path(tmp) / "post.lua"
-        script.write_text(
-            'wrk.method = "POST"\n'
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = {json.dumps(body.decode())}\n"
-        )
-        servers = {f: stack.enter_context(serve(f, Path(tmp))) for f in frameworks}
-        for server in servers.values():
-            check_endpoints(server, body)
-            for endpoint in ENDPOINTS:  # warm-up, not kept
-                wrk(server, endpoint, 1.0, args.connections, script)
-        for round_number in range(1, rounds + 1):
-            for endpoint in ENDPOINTS:
-                for framework, server in servers.items():
-                    measured = wrk(server, endpoint, duration, args.connections, script)
-                    results.runs.setdefault(framework, {}).setdefault(endpoint, []).append(measured)
-                    print(
-                        f"round {round_number}/{rounds} {endpoint:12} {framework:10}"
-                        f" {measured.requests_per_s:>10,.0f} req/s"
-                        f"  ({measured.requests_per_cpu_s:>8,.0f}/CPU-s)"
-                        f"  CPU 0: server {measured.server_cpu_share:.0%},"
-                        f" others {measured.others_cpu0_share:.0%}"
-                        + (f"  non-2xx {measured.non_2xx}" if measured.non_2xx else "")
-                        + (f"  socket errors {measured.errors}" if measured.errors else ""),
-                        flush=True,
-                    )
-        stack.close()  # the loaded servers' heaps are warm: measure memory on fresh ones
-        for framework in frameworks:
-            with serve(framework, Path(tmp)) as fresh:
-                kb = asyncio.run(idle_memory_kb(fresh, idle_streams))
-            results.idle_kb[framework] = round(kb, 2)
-            print(f"idle SSE {framework:10} {kb:.1f} KB per stream", flush=True)
+    with tempfile.TemporaryDirectory(prefix="ember-bench-") as tmp:
+        if not args.skip_throughput:
+            results.runs = measure_throughput(
+                frameworks, rounds, duration, args.connections, Path(tmp), body, endpoints
+            )
+        if not args.skip_memory:
+            for framework in frameworks:
+                # A fresh server each: a heap warmed by wrk's load would hide the growth.
+                with serve(framework, Path(tmp)) as fresh:
+                    kb = asyncio.run(idle_memory_kb(fresh, idle_streams))
+                results.idle_kb[framework] = round(kb, 2)
+                print(f"idle SSE {framework:10} {kb:.1f} KB per stream", flush=True)
     load_after = os.getloadavg()
 
     summary = summarise(results)
@@ -548,17 +574,21 @@ def main() -> None:
             for f, by_e in results.runs.items()
         },
     }
+    # Only a full run is kept by its time and drawn into docs/; the others overwrite
+    # one file each, so smoke runs do not pile up.
+    partial = args.skip_memory or args.skip_throughput or len(endpoints) < len(ENDPOINTS)
+    kind = "quick" if args.quick else "partial" if partial else ""
     out_dir = BENCH_DIR / "results"
     out_dir.mkdir(exist_ok=True)
-    name = f"core-{stamp}{'-quick' if args.quick else ''}.json"
-    for path in (
-        out_dir / name,
-        out_dir / ("core-quick.json" if args.quick else "core-latest.json"),
-    ):
+    paths = [out_dir / f"core-{kind}.json"] if kind else [
+        out_dir / f"core-{stamp}.json",
+        out_dir / "core-latest.json",
+    ]  # fmt: skip
+    for path in paths:
         path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nresults: {out_dir / name}")
-    if not args.no_chart:
-        default = out_dir / "core-quick.png" if args.quick else ROOT / "docs" / "bench-core.png"
+    print(f"\nresults: {paths[0]}")
+    if not args.no_chart and results.runs:
+        default = out_dir / f"core-{kind}.png" if kind else ROOT / "docs" / "bench-core.png"
         chart = Path(args.chart) if args.chart else default
         title = (
             f"{record['machine']['cpu']}, {rounds} round(s) x {duration:g}s, "

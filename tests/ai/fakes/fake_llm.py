@@ -109,6 +109,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    client_port: int = 0  # the same for requests sent on one (pooled) connection
 
 
 class FakeLLM:
@@ -212,7 +213,8 @@ class FakeLLM:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        self.requests.append(Recorded(method, path, headers, body))
+        port = writer.get_extra_info("peername")[1]
+        self.requests.append(Recorded(method, path, headers, body, port))
         if path.endswith("/models") and method == "GET":
             data = {
                 "object": "list",

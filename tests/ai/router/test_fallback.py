@@ -266,3 +266,20 @@ async def test_round_robin_fallback_continues_in_rotation(fake_llm: FakeLLM) -> 
     assert first.model.name == "a"  # type: ignore[attr-defined]
     assert second.model.name == "c"  # type: ignore[attr-defined]  (b failed: next in turn)
     await router.aclose()
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_finished_streams_leave_their_connection_in_the_pool(
+    fake_llm: FakeLLM, kind: str
+) -> None:
+    if kind == "openai":
+        spec, events = openai(fake_llm, "m"), transcript("openai/text.sse")
+    else:
+        spec, events = anthropic(fake_llm, "m"), transcript("anthropic/basic_response.sse")
+    fake_llm.script("m", Reply(events=events))
+    router = ModelRouter([spec])
+    await read_all(router)
+    await read_all(router)
+    first, second = fake_llm.requests
+    assert first.client_port == second.client_port  # one connection, reused
+    await router.aclose()

@@ -93,6 +93,7 @@ async def test_fake_openai_parallel_calls_then_answer(
         ]
     )
     response = await post(chat_app(router), "weather and time in Paris?")
+    await router.aclose()
     assert sse_data(response.text) == "Hello there! How can I help?"
     first, second = (r.body for r in fake_llm.requests)
     assert [t["function"]["name"] for t in first["tools"]] == ["get_weather", "get_time"]
@@ -132,6 +133,7 @@ async def test_fake_anthropic_tool_use_then_answer(
         ]
     )
     response = await post(chat_app(router), "weather in Paris?")
+    await router.aclose()
     assert sse_data(response.text).endswith("Hello there!")
     second = fake_llm.requests[1].body
     assert second["messages"][-2]["content"][0] == {

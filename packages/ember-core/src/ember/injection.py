@@ -101,6 +101,20 @@ def build_plan(
         if len(positional) == 1 and positional[0][0] is _request_itself:
             return invoke  # the common `async def handler(request)`: no indirection
         getters = [provide for provide, _ in positional]
+        # No- and one-argument handlers are most of them: spare them the list.
+        if not getters:
+
+            def call_no_args(request: Request) -> Awaitable[Any]:
+                return invoke()
+
+            return call_no_args
+        if len(getters) == 1:
+            get = getters[0]
+
+            def call_one_arg(request: Request) -> Awaitable[Any]:
+                return invoke(get(request))
+
+            return call_one_arg
 
         def call_sync_args(request: Request) -> Awaitable[Any]:
             return invoke(*[get(request) for get in getters])

@@ -38,7 +38,7 @@ class Response:
         self.status_code = status_code
         if media_type is not None:
             self.media_type = media_type
-        self.headers: dict[str, str] = _header_dict(headers)
+        self.headers: dict[str, str] = _header_dict(headers) if headers else {}
         self.body = self.render(content)
 
     def render(self, content: Any) -> bytes:
@@ -49,17 +49,16 @@ class Response:
         return str(content).encode(self.charset)
 
     def raw_headers(self, content_length: int | None) -> list[tuple[bytes, bytes]]:
-        raw = [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in self.headers.items()
-        ]
-        if content_length is not None and "content-length" not in self.headers:
-            raw.append((b"content-length", str(content_length).encode("latin-1")))
-        if self.media_type is not None and "content-type" not in self.headers:
-            content_type = self.media_type
-            if content_type.startswith("text/") and "charset=" not in content_type:
-                content_type += f"; charset={self.charset}"
-            raw.append((b"content-type", content_type.encode("latin-1")))
+        headers = self.headers
+        raw = (
+            [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+            if headers
+            else []
+        )
+        if content_length is not None and "content-length" not in headers:
+            raw.append((b"content-length", b"%d" % content_length))
+        if self.media_type is not None and "content-type" not in headers:
+            raw.append((b"content-type", _content_type(self.media_type, self.charset)))
         return raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -92,6 +91,25 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+# Content-Type values already encoded, per (media type, charset): building one
+# is a measurable share of a small response's cost. Bounded, in case media
+# types are made up per response.
+_CONTENT_TYPES: dict[tuple[str, str], bytes] = {}
+
+
+def _content_type(media_type: str, charset: str) -> bytes:
+    key = (media_type, charset)
+    value = _CONTENT_TYPES.get(key)
+    if value is None:
+        text = media_type
+        if text.startswith("text/") and "charset=" not in text:
+            text += f"; charset={charset}"
+        value = text.encode("latin-1")
+        if len(_CONTENT_TYPES) < 64:
+            _CONTENT_TYPES[key] = value
+    return value
 
 
 def error_response(error: HTTPError) -> Response:
@@ -303,7 +321,10 @@ class _Pump:
             if self.timer is not None:
                 self.timer.cancel()
             self.watcher.cancel()
-            if not self.producer.done():
+            # After a disconnect the watcher already cancelled the producer; a
+            # second cancel would interrupt the iterator's cleanup (its finally
+            # blocks closing upstream connections).
+            if not self.producer.done() and not self.disconnected:
                 self.producer.cancel()
             # Wait for the producer so the iterator's finally has run before we return.
             await asyncio.gather(self.producer, self.watcher, return_exceptions=True)
@@ -347,7 +368,7 @@ def to_response(value: Any) -> Response:
     """
     if isinstance(value, Response):
         return value
-    if isinstance(value, dict | list):
+    if isinstance(value, (dict, list)):  # a tuple: faster than `dict | list` here
         return JSONResponse(value)
     if isinstance(value, str):
         return PlainTextResponse(value)

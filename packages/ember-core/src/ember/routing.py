@@ -102,15 +102,13 @@ class Route:
         found = regex.match(path)
         if found is None:
             return None
+        params = found.groupdict()
         try:
-            return {
-                name: convert(value)
-                for (name, convert), value in zip(
-                    self.compiled.converters.items(), found.groups(), strict=True
-                )
-            }
+            for name, convert in self.compiled.converters.items():
+                params[name] = convert(params[name])
         except ValueError:
             return None
+        return params
 
     def __repr__(self) -> str:
         return f"<Route {sorted(self.methods)} {self.path} -> {self.name}>"

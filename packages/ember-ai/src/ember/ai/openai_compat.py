@@ -19,6 +19,7 @@ after that arrives as a ``data: {"error": ...}`` event.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -65,6 +66,8 @@ def add_openai_routes(
     if not isinstance(chosen, ModelRouter):
         raise TypeError("add_openai_routes needs a ModelRouter: pass one or Ember(model_router=)")
     gateway = _Gateway(chosen)
+    if chosen is not app.options.get("model_router"):  # (the app's own is closed by ember-ai)
+        app.on_shutdown(chosen.aclose)
     app.add_route(
         f"{prefix}/chat/completions",
         gateway.chat_completions,
@@ -223,9 +226,16 @@ async def _chunks(routed: RoutedStream, include_usage: bool) -> AsyncIterator[by
     try:
         yield event(choice({"role": "assistant", "content": ""}))
         usage = None
+        flushed = False
         async for delta in routed:
             if delta.has_content:
                 yield event(choice(_delta_dict(delta)))
+                if not flushed:
+                    # Let the writer send the first token now: an upstream whose
+                    # chunks are already buffered would otherwise be read to the
+                    # end before anything reaches the client.
+                    flushed = True
+                    await asyncio.sleep(0)
             if delta.finish_reason:
                 yield event(choice({}, delta.finish_reason))
             if delta.usage is not None:

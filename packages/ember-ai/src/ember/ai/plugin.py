@@ -80,6 +80,7 @@ def ember_route_decorators(app: Ember) -> Iterable[RouteDecorator]:
     router = app.options.get("model_router")
     if router is not None:  # providers that plugins of this app register
         router.add_providers_from(app.plugin_manager)
+        app.on_shutdown(router.aclose)  # its pooled upstream connections
     return [RouteDecorator("ai_route", routes.make_ai_route(app), "register an AI endpoint")]
 
 

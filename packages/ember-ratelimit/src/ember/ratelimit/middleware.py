@@ -18,9 +18,10 @@ gets ``x-ratelimit-*-tokens`` headers. The body streams through untouched.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -51,6 +52,18 @@ logger = logging.getLogger("ember.ratelimit")
 ADMITTED = "ember.ratelimit"
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+# Lease ids: unique across processes and machines (random prefix), cheap per request.
+_LEASE_PREFIX = os.urandom(8).hex() + "-"
+_lease_numbers = itertools.count()
+
+
+def _new_lease_prefix() -> None:
+    global _LEASE_PREFIX
+    _LEASE_PREFIX = os.urandom(8).hex() + "-"
+
+
+os.register_at_fork(after_in_child=_new_lease_prefix)  # forked workers must not share ids
 
 
 class RateLimitMiddleware:
@@ -99,6 +112,11 @@ class RateLimitMiddleware:
         if default_completion_tokens < 0:
             raise ValueError("default_completion_tokens must not be negative")
         self.global_bucket = global_bucket
+        self._global = (
+            Budget("global", global_bucket.capacity, global_bucket.refill_rate, "global")
+            if global_bucket is not None
+            else None
+        )
         self.key_bucket = key_bucket
         self.estimate_from_body = estimate_from_body
         self.key = key_function(key, trusted_proxies)
@@ -148,17 +166,19 @@ class RateLimitMiddleware:
                 await error_response(refusal)(scope, receive, send)
                 return
 
-        client = self.key(scope)
+        route_tpm = limits.tokens_per_minute if limits is not None and route is not None else None
+        keyed = self.key_bucket is not None or route_tpm or self.max_concurrent_per_key
+        client = self.key(scope) if keyed else ""
         budgets: list[Budget] = []
-        if self.global_bucket is not None:
-            bucket = self.global_bucket
-            budgets.append(Budget("global", bucket.capacity, bucket.refill_rate, "global"))
+        if self._global is not None:
+            budgets.append(self._global)
         if self.key_bucket is not None:
             bucket = self.key_bucket
             budgets.append(Budget(f"key:{client}", bucket.capacity, bucket.refill_rate, "per-key"))
-        if limits is not None and limits.tokens_per_minute and route is not None:
-            tpm = limits.tokens_per_minute
-            budgets.append(Budget(f"route:{route.path}:{client}", tpm, tpm / 60, f"{route.path}"))
+        if route_tpm:
+            budgets.append(
+                Budget(f"route:{route.path}:{client}", route_tpm, route_tpm / 60, route.path)
+            )
         slots: list[Slot] = []
         if self.max_concurrent_per_key:
             slots.append(Slot(f"conc:{client}", self.max_concurrent_per_key))
@@ -179,7 +199,7 @@ class RateLimitMiddleware:
             await app(scope, receive, send)
             return
 
-        lease = uuid.uuid4().hex
+        lease = f"{_LEASE_PREFIX}{next(_lease_numbers)}"
         try:
             verdict = await self.backend.reserve(budgets, cost, slots, lease)
         except BackendUnavailable as exc:
@@ -255,11 +275,13 @@ class RateLimitMiddleware:
             await app(scope, metered_receive, metered_send)
         finally:
             used = _used(meter, scope.get("state"), prompt)
-            settling = self._settle(budgets, cost, slots, lease, used)
-            if isinstance(self.backend, MemoryBackend):
-                await settling
-            else:  # a cancelled request must still settle
-                await asyncio.shield(settling)
+            # Nothing reserved and nothing owed: no settlement, no round trip.
+            if cost or used or slots:
+                settling = self._settle(budgets, cost, slots, lease, used)
+                if isinstance(self.backend, MemoryBackend):
+                    await settling
+                else:  # a cancelled request must still settle
+                    await asyncio.shield(settling)
 
     async def _settle(
         self, budgets: list[Budget], cost: int, slots: list[Slot], lease: str, used: int

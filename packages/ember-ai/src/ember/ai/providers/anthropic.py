@@ -27,7 +27,7 @@ from .base import (
     redact,
     retry_after_seconds,
 )
-from .http import open_stream, parse_json, read_body, sse_events
+from .http import drain, open_stream, parse_json, read_body, sse_events
 
 if TYPE_CHECKING:
     from ..router import ModelSpec
@@ -368,7 +368,8 @@ class AnthropicProvider:
                     data = None
                 raise error_from_body(response.status_code, data, response.headers, key)
             parser = StreamParser()
-            async for event, data in sse_events(response):
+            events = sse_events(response)
+            async for event, data in events:
                 payload = parse_json(data)
                 if not isinstance(payload, dict):
                     continue
@@ -376,6 +377,7 @@ class AnthropicProvider:
                 if delta is not None:
                     yield delta
                 if parser.finished:
+                    await drain(events)
                     break
             if not parser.finished:
                 raise ProviderError(

@@ -55,23 +55,48 @@ async def read_body(response: httpx.Response) -> bytes:
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
-    """``(event, data)`` pairs of an SSE body; comments and ids are skipped."""
+    """``(event, data)`` pairs of an SSE body; comments and ids are skipped.
+
+    Lines are split from the raw bytes here rather than with httpx's text
+    line iterator: a stream's cost is per event, and this is the hot loop.
+    Lines may end in LF or CRLF (every LLM API uses one of them).
+    """
     event = ""
     data: list[str] = []
+    pending = b""
     try:
-        async for line in response.aiter_lines():
-            if not line:
-                if data:
-                    yield event or "message", "\n".join(data)
-                event, data = "", []
-            elif line.startswith("data:"):
-                data.append(line[6:] if line.startswith("data: ") else line[5:])
-            elif line.startswith("event:"):
-                event = line[6:].strip()
+        async for chunk in response.aiter_bytes():
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for raw in lines:
+                line = raw[:-1] if raw.endswith(b"\r") else raw
+                if not line:
+                    if data:
+                        yield event or "message", "\n".join(data)
+                    event, data = "", []
+                elif line.startswith(b"data:"):
+                    value = line[6:] if line.startswith(b"data: ") else line[5:]
+                    data.append(value.decode("utf-8", "replace"))
+                elif line.startswith(b"event:"):
+                    event = line[6:].strip().decode("utf-8", "replace")
     except httpx.HTTPError as exc:
         raise transport_error(exc) from None
+    if pending.startswith(b"data:"):
+        data.append(pending[5:].lstrip(b" ").decode("utf-8", "replace"))
     if data:
         yield event or "message", "\n".join(data)
+
+
+async def drain(events: AsyncIterator[tuple[str, str]], limit: float = 1.0) -> None:
+    """Read what follows a stream's last event (the end of the chunked body),
+    so its connection goes back to the pool instead of being closed. A server
+    that does not end the body within ``limit`` seconds loses the connection."""
+    try:
+        async with asyncio.timeout(limit):
+            async for _ in events:
+                pass
+    except (TimeoutError, ProviderError):
+        pass
 
 
 def parse_json(data: str) -> Any:
@@ -83,4 +108,4 @@ def parse_json(data: str) -> Any:
         ) from None
 
 
-__all__ = ["open_stream", "parse_json", "read_body", "sse_events", "transport_error"]
+__all__ = ["drain", "open_stream", "parse_json", "read_body", "sse_events", "transport_error"]

@@ -25,7 +25,7 @@ from .base import (
     redact,
     retry_after_seconds,
 )
-from .http import open_stream, parse_json, read_body, sse_events
+from .http import drain, open_stream, parse_json, read_body, sse_events
 
 if TYPE_CHECKING:
     from ..router import ModelSpec
@@ -167,9 +167,11 @@ class OpenAIProvider:
         ) as response:
             await _raise_for_status(response, key)
             done = False
-            async for _event, data in sse_events(response):
+            events = sse_events(response)
+            async for _event, data in events:
                 if data.strip() == "[DONE]":
                     done = True
+                    await drain(events)
                     break
                 chunk = parse_json(data)
                 if isinstance(chunk, dict) and chunk.get("error"):

@@ -8,7 +8,7 @@ one more round trip. Keys expire once their bucket would be full again.
 
 Every call is bounded by ``timeout``; a Redis that is down, refuses or does
 not answer raises ``BackendUnavailable`` and the middleware fails open or
-closed as configured. Needs the ``[redis]`` extra.
+closed as configured.
 
 Keys: ``<prefix><budget key>`` (a hash), ``…:leases`` (a sorted set of
 ``<lease>:<tokens>`` by expiry), and ``<prefix><slot key>`` (a sorted set of
@@ -24,13 +24,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
-
 from ..buckets import Budget
 from .base import CONCURRENCY, TOKENS, BackendUnavailable, Slot, Verdict
+from .resp import RedisAddress, RespConnection, RespError
 
 # Shared by both scripts: refill one budget to the server's now and return the
 # reservations of leases that expired (their requests died without settling).
@@ -173,10 +169,10 @@ def _sha(script: str) -> str:
 class RedisBackend:
     """Budgets on the Redis at ``url``, shared by every process using the same ``prefix``.
 
-    ``timeout`` bounds every call, connecting and waiting for one of the
-    ``max_connections`` pooled connections included (seconds);
+    ``timeout`` bounds every call, connecting included (seconds);
     ``lease_seconds`` is how long a reservation outlives a request that never
-    settles (a crashed worker) before it is returned.
+    settles (a crashed worker) before it is returned. Each process keeps one
+    pipelined connection (see ``resp``).
     """
 
     def __init__(
@@ -186,30 +182,16 @@ class RedisBackend:
         prefix: str = "ember:ratelimit:",
         timeout: float = 0.5,
         lease_seconds: float = 300.0,
-        max_connections: int = 64,
-        client: aioredis.Redis | None = None,
     ) -> None:
         if timeout <= 0 or lease_seconds <= 0:
             raise ValueError("timeout and lease_seconds must be positive")
         self.prefix = prefix
         self.timeout = timeout
         self.lease_seconds = lease_seconds
-        if client is None:
-            # A bounded pool that makes callers wait (within ``timeout``) for a
-            # free connection, rather than failing when a burst exceeds it.
-            pool = aioredis.BlockingConnectionPool.from_url(
-                url,
-                max_connections=max_connections,
-                timeout=timeout,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
-            client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
-        self.client = client
-        kwargs = self.client.connection_pool.connection_kwargs
+        address = RedisAddress(url)
         # Where Redis is, for log lines: never the URL, which may hold a password.
-        self.where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+        self.where = repr(address)
+        self.connection = RespConnection(address)
         self._admit_sha = _sha(ADMIT)
         self._settle_sha = _sha(SETTLE)
 
@@ -225,16 +207,24 @@ class RedisBackend:
         return keys
 
     async def _run(self, script: str, sha: str, keys: list[str], args: list[Any]) -> Any:
+        call = self.connection.call
         try:
             async with asyncio.timeout(self.timeout):
                 try:
-                    return await self.client.evalsha(sha, len(keys), *keys, *args)
-                except NoScriptError:
+                    return await call("EVALSHA", sha, len(keys), *keys, *args)
+                except RespError as exc:
+                    if not str(exc).startswith("NOSCRIPT"):
+                        raise
                     # A restarted or failed-over Redis lost the script: send it once.
-                    return await self.client.eval(script, len(keys), *keys, *args)
-        except (RedisError, OSError, TimeoutError) as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
-            raise BackendUnavailable(f"Redis at {self.where} {reason}") from exc
+                    return await call("EVAL", script, len(keys), *keys, *args)
+        except TimeoutError as exc:
+            # A slow Redis would answer this call later, out of turn: start afresh.
+            self.connection.drop(exc)
+            raise BackendUnavailable(f"Redis at {self.where} timed out") from exc
+        except (ConnectionError, OSError) as exc:
+            raise BackendUnavailable(f"Redis at {self.where} unreachable ({exc})") from exc
+        except RespError as exc:
+            raise BackendUnavailable(f"Redis at {self.where} refused the script: {exc}") from exc
 
     async def reserve(
         self, budgets: Sequence[Budget], cost: int, slots: Sequence[Slot], lease: str
@@ -266,11 +256,11 @@ class RedisBackend:
 
     async def level(self, budget: Budget) -> float:
         """The tokens ``budget`` holds as last stored (no refill; for tests)."""
-        value = await self.client.hget(self.prefix + budget.key, "level")
+        value = await self.connection.call("HGET", self.prefix + budget.key, "level")
         return budget.capacity if value is None else float(value)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.connection.aclose()
 
 
 __all__ = ["ADMIT", "SETTLE", "RedisBackend"]

@@ -1,0 +1,3 @@
+import gc
+from ember_app import app
+gc.disable()
