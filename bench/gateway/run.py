@@ -62,11 +62,22 @@ def wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: f
 
 
 @contextmanager
-def process(command: list[str], port: int, what: str, core: str,
-            env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[None]:
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(["taskset", "-c", core, *command], stdout=log, stderr=log,
-                            env={**os.environ, **(env or {})}, cwd=cwd)
+def process(
+    command: list[str],
+    port: int,
+    what: str,
+    core: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[None]:
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below)
+    proc = subprocess.Popen(
+        ["taskset", "-c", core, *command],
+        stdout=log,
+        stderr=log,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
     try:
         wait_port(port, proc, what)
         yield
@@ -103,9 +114,13 @@ class Connection:
     def request(self, stream: bool) -> tuple[float, float]:
         """Seconds to the first content chunk (a stream's first token) and to the last byte."""
         body = json.dumps({**BODY, "stream": stream}).encode()
-        head = [f"POST {self.target.path} HTTP/1.1", f"host: 127.0.0.1:{self.target.port}",
-                "content-type: application/json", f"content-length: {len(body)}",
-                *(f"{k}: {v}" for k, v in self.target.headers.items())]
+        head = [
+            f"POST {self.target.path} HTTP/1.1",
+            f"host: 127.0.0.1:{self.target.port}",
+            "content-type: application/json",
+            f"content-length: {len(body)}",
+            *(f"{k}: {v}" for k, v in self.target.headers.items()),
+        ]
         raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
         began = time.perf_counter()
         self.sock.sendall(raw)
@@ -158,10 +173,12 @@ def latencies(target: Target, rounds: int, per_round: int) -> dict[str, float]:
             conn.request(True)
         return {
             "whole_ms": median_of_round_medians(lambda: conn.request(False)[1], rounds, per_round),
-            "first_chunk_ms": median_of_round_medians(lambda: conn.request(True)[0], rounds,
-                                                      per_round),
-            "last_byte_ms": median_of_round_medians(lambda: conn.request(True)[1], rounds,
-                                                    per_round),
+            "first_chunk_ms": median_of_round_medians(
+                lambda: conn.request(True)[0], rounds, per_round
+            ),
+            "last_byte_ms": median_of_round_medians(
+                lambda: conn.request(True)[1], rounds, per_round
+            ),
         }
     finally:
         conn.close()
@@ -169,16 +186,35 @@ def latencies(target: Target, rounds: int, per_round: int) -> dict[str, float]:
 
 def wrk(target: Target, stream: bool, seconds: int, connections: int) -> float:
     body = json.dumps({**BODY, "stream": stream})
-    lines = ['wrk.method = "POST"', f"wrk.body = [[{body}]]",
-             'wrk.headers["Content-Type"] = "application/json"']
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = [[{body}]]",
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in target.headers.items()]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lines) + "\n")
     try:
         output = subprocess.run(
-            ["taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-             "-s", script.name, f"http://127.0.0.1:{target.port}{target.path}"],
-            capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+            [
+                "taskset",
+                "-c",
+                CLIENT_CORE,
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "30s",
+                "-s",
+                script.name,
+                f"http://127.0.0.1:{target.port}{target.path}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        ).stdout
     finally:
         os.unlink(script.name)
     errors = [line for line in output.splitlines() if "Non-2xx" in line or "Socket errors" in line]
@@ -192,13 +228,28 @@ def wrk(target: Target, stream: bool, seconds: int, connections: int) -> float:
 
 
 @contextmanager
-def ember(upstream: str) -> Iterator[Target]:
+def ember(upstream: str, transport: str = "httpx") -> Iterator[Target]:
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "ember_gateway:app", "--port", str(port),
-               "--app-dir", str(HERE), "--log-level", "warning", "--no-access-log",
-               "--loop", "uvloop", "--http", "httptools"]
-    with process(command, port, "ember", GATEWAY_CORE, {"UPSTREAM_URL": upstream}):
-        yield Target("ember", port)
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "ember_gateway:app",
+        "--port",
+        str(port),
+        "--app-dir",
+        str(HERE),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+    ]
+    env = {"UPSTREAM_URL": upstream, "EMBER_TRANSPORT": transport}
+    with process(command, port, "ember", GATEWAY_CORE, env):
+        yield Target(f"ember ({transport} transport)", port)
 
 
 @contextmanager
@@ -217,13 +268,26 @@ def litellm(upstream: str) -> Iterator[Target]:
         "litellm_settings:\n"
         "  telemetry: false\n"
     )
-    env = {name: "True" for name in (
-        "LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOCAL_POLICY_TEMPLATES",
-        "LITELLM_LOCAL_BLOG_POSTS", "LITELLM_LOCAL_AUTOROUTER_PRESETS",
-        "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS")}
+    env = {
+        name: "True"
+        for name in (
+            "LITELLM_LOCAL_MODEL_COST_MAP",
+            "LITELLM_LOCAL_POLICY_TEMPLATES",
+            "LITELLM_LOCAL_BLOG_POSTS",
+            "LITELLM_LOCAL_AUTOROUTER_PRESETS",
+            "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS",
+        )
+    }
     env["LITELLM_LOG"] = "ERROR"
-    command = [str(PEERS / "litellm" / "bin" / "litellm"), "--config", str(config),
-               "--port", str(port), "--num_workers", "1"]
+    command = [
+        str(PEERS / "litellm" / "bin" / "litellm"),
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
     with process(command, port, "litellm", GATEWAY_CORE, env):
         yield Target("litellm", port, headers={"Authorization": f"Bearer {MASTER_KEY}"})
 
@@ -231,13 +295,20 @@ def litellm(upstream: str) -> Iterator[Target]:
 @contextmanager
 def portkey(upstream: str) -> Iterator[Target]:
     port = free_port()
-    start = PEERS / "portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / \
-        "start-server.js"
+    start = (
+        PEERS / "portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
+    )
     command = ["node", str(start), f"--port={port}", "--headless"]
     with process(command, port, "portkey", GATEWAY_CORE, cwd=PEERS / "portkey"):
-        yield Target("portkey", port, headers={
-            "x-portkey-provider": "openai", "x-portkey-custom-host": f"{upstream}/v1",
-            "Authorization": "Bearer sk-upstream"})
+        yield Target(
+            "portkey",
+            port,
+            headers={
+                "x-portkey-provider": "openai",
+                "x-portkey-custom-host": f"{upstream}/v1",
+                "Authorization": "Bearer sk-upstream",
+            },
+        )
 
 
 @contextmanager
@@ -265,34 +336,42 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     have = available()
     makers: list[tuple[str, Callable[[], object]]] = [
-        ("direct", lambda: direct(up_port)), ("ember", lambda: ember(upstream))]
+        ("direct", lambda: direct(up_port)),
+        ("ember", lambda: ember(upstream, "aiohttp")),
+        ("ember-httpx", lambda: ember(upstream, "httpx")),
+    ]
     if have["litellm"]:
         makers.append(("litellm", lambda: litellm(upstream)))
     if have["portkey"]:
         makers.append(("portkey", lambda: portkey(upstream)))
-    with process([sys.executable, str(HERE / "upstream.py"), str(up_port)], up_port,
-                 "upstream", CLIENT_CORE):
+    with process(
+        [sys.executable, str(HERE / "upstream.py"), str(up_port)], up_port, "upstream", CLIENT_CORE
+    ):
         for name, make in makers:
-            if wanted and name not in wanted and name != "direct":
+            if wanted and not any(name.startswith(w) for w in wanted) and name != "direct":
                 continue
             print(f"measuring {name}...", file=sys.stderr)
             with make() as target:  # type: ignore[attr-defined]
                 result = latencies(target, rounds, per_round)
                 result["whole_rps"] = wrk(target, False, seconds, 32)
                 result["stream_rps"] = wrk(target, True, seconds, 16)
-                results[name] = result
+                results[target.name] = result
                 print(f"  {json.dumps(result)}", file=sys.stderr)
-    base = results["direct"]
+    base = results["upstream (direct)"]
     for name, result in results.items():
-        if name != "direct":
+        if name != "upstream (direct)":
             for key in ("whole_ms", "first_chunk_ms", "last_byte_ms"):
                 result["added_" + key] = result[key] - base[key]
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}",
-        "settings": {"rounds": rounds, "per_round": per_round, "load_seconds": seconds,
-                     "stream_chunks": 100},
+        f"Python {platform.python_version()}",
+        "settings": {
+            "rounds": rounds,
+            "per_round": per_round,
+            "load_seconds": seconds,
+            "stream_chunks": 100,
+        },
         "results": results,
     }
     RESULTS.mkdir(exist_ok=True)
@@ -304,17 +383,24 @@ def main() -> None:
 def table(report: dict[str, object]) -> str:
     results = report["results"]
     assert isinstance(results, dict)
-    rows = ["| target | added, whole answer | added, first chunk | added, last byte (100 chunks) "
-            "| whole answers/s | streams/s |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| target | added, whole answer | added, first chunk | added, last byte (100 chunks) "
+        "| whole answers/s | streams/s |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
-        if name == "direct":
-            rows.append(f"| upstream alone | {r['whole_ms']:.2f} ms (absolute) | "
-                        f"{r['first_chunk_ms']:.2f} ms (absolute) | {r['last_byte_ms']:.2f} ms "
-                        f"(absolute) | {r['whole_rps']:.0f} | {r['stream_rps']:.0f} |")
+        if name == "upstream (direct)":
+            rows.append(
+                f"| upstream alone | {r['whole_ms']:.2f} ms (absolute) | "
+                f"{r['first_chunk_ms']:.2f} ms (absolute) | {r['last_byte_ms']:.2f} ms "
+                f"(absolute) | {r['whole_rps']:.0f} | {r['stream_rps']:.0f} |"
+            )
         else:
-            rows.append(f"| {name} | {r['added_whole_ms']:+.2f} ms | "
-                        f"{r['added_first_chunk_ms']:+.2f} ms | {r['added_last_byte_ms']:+.2f} ms"
-                        f" | {r['whole_rps']:.0f} | {r['stream_rps']:.0f} |")
+            rows.append(
+                f"| {name} | {r['added_whole_ms']:+.2f} ms | "
+                f"{r['added_first_chunk_ms']:+.2f} ms | {r['added_last_byte_ms']:+.2f} ms"
+                f" | {r['whole_rps']:.0f} | {r['stream_rps']:.0f} |"
+            )
     return "\n".join(rows)
 
 

@@ -31,41 +31,95 @@ def _http(status: str, headers: list[str], body: bytes) -> bytes:
 
 
 def _whole() -> bytes:
-    body = json.dumps({
-        "id": "chatcmpl-bench", "object": "chat.completion", "created": 1764000000,
-        "model": MODEL,
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                     "message": {"role": "assistant", "content": "Hello from the upstream.",
-                                 "refusal": None}}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
-    }).encode()
-    return _http("200 OK", ["content-type: application/json", f"content-length: {len(body)}"],
-                 body)
+    body = json.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": 1764000000,
+            "model": MODEL,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                    "message": {
+                        "role": "assistant",
+                        "content": "Hello from the upstream.",
+                        "refusal": None,
+                    },
+                }
+            ],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+        }
+    ).encode()
+    return _http("200 OK", ["content-type: application/json", f"content-length: {len(body)}"], body)
 
 
 def _stream() -> bytes:
-    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764000000,
-            "model": MODEL}
-    events = [_event({**base, "choices": [{"index": 0, "delta": {"role": "assistant",
-                                                                   "content": ""},
-                                            "finish_reason": None}]})]
-    events += [_event({**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "},
-                                             "finish_reason": None}]}) for i in range(CHUNKS)]
-    events.append(_event({**base, "choices": [{"index": 0, "delta": {},
-                                               "finish_reason": "stop"}]}))
-    events.append(_event({**base, "choices": [], "usage": {
-        "prompt_tokens": 12, "completion_tokens": CHUNKS, "total_tokens": 12 + CHUNKS}}))
+    base = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1764000000,
+        "model": MODEL,
+    }
+    events = [
+        _event(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
+    ]
+    events += [
+        _event(
+            {
+                **base,
+                "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}],
+            }
+        )
+        for i in range(CHUNKS)
+    ]
+    events.append(_event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+    events.append(
+        _event(
+            {
+                **base,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 12,
+                    "completion_tokens": CHUNKS,
+                    "total_tokens": 12 + CHUNKS,
+                },
+            }
+        )
+    )
     events.append(b"data: [DONE]\n\n")
     body = b"".join(f"{len(e):x}\r\n".encode() + e + b"\r\n" for e in events) + b"0\r\n\r\n"
-    return _http("200 OK", ["content-type: text/event-stream", "cache-control: no-cache",
-                            "transfer-encoding: chunked"], body)
+    return _http(
+        "200 OK",
+        [
+            "content-type: text/event-stream",
+            "cache-control: no-cache",
+            "transfer-encoding: chunked",
+        ],
+        body,
+    )
 
 
 def _models() -> bytes:
-    body = json.dumps({"object": "list", "data": [
-        {"id": MODEL, "object": "model", "created": 0, "owned_by": "bench"}]}).encode()
-    return _http("200 OK", ["content-type: application/json", f"content-length: {len(body)}"],
-                 body)
+    body = json.dumps(
+        {
+            "object": "list",
+            "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "bench"}],
+        }
+    ).encode()
+    return _http("200 OK", ["content-type: application/json", f"content-length: {len(body)}"], body)
 
 
 WHOLE, STREAM, MODELS = _whole(), _stream(), _models()
@@ -90,8 +144,8 @@ class Upstream(asyncio.Protocol):
                     length = int(value)
             if len(self.buffer) < end + 4 + length:
                 return
-            body = self.buffer[end + 4:end + 4 + length]
-            self.buffer = self.buffer[end + 4 + length:]
+            body = self.buffer[end + 4 : end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length :]
             if head.startswith("GET"):
                 reply = MODELS
             elif b'"stream":true' in body.replace(b" ", b""):
@@ -102,8 +156,9 @@ class Upstream(asyncio.Protocol):
 
 
 async def main(port: int) -> None:
-    server = await asyncio.get_running_loop().create_server(Upstream, "127.0.0.1", port,
-                                                            backlog=4096)
+    server = await asyncio.get_running_loop().create_server(
+        Upstream, "127.0.0.1", port, backlog=4096
+    )
     await server.serve_forever()
 
 

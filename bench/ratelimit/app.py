@@ -54,8 +54,11 @@ async def completions(request: Request) -> dict[str, Any]:
         "object": "chat.completion",
         "model": body.get("model", "bench"),
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "Hi."},
-             "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hi."},
+                "finish_reason": "stop",
+            }
         ],
         "usage": {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22},
     }

@@ -89,6 +89,8 @@ def test_a_cut_stream_resumes_from_last_event_id(servers: tuple[str, str]) -> No
 
 
 def test_a_disconnected_reply_is_finished_and_recorded_whole(servers: tuple[str, str]) -> None:
+    # The rest of the reply takes well under the default resume_grace (15 s);
+    # replies that outlive it are tested in test_abandoned_replies.py.
     first, second = servers
     session, _ = read_until_id(first, stop_at=2, count=10)
     history = history_when_done(second, session)

@@ -111,7 +111,7 @@ def test_a_reservation_is_all_or_nothing_across_budgets() -> None:
     backend = MemoryBackend(clock=clock)
     small = Budget("key:a", 10, 0, "per-key")
     verdict = backend.reserve_now([BUDGET, small], 20, [], "a")
-    assert not verdict.admitted and verdict.index == 1
+    assert not verdict.admitted and verdict.budget == 1
     assert backend.level(BUDGET) == CAPACITY  # the global budget was not touched
 
 
@@ -198,3 +198,17 @@ def test_a_bucket_refuses_a_nonsense_size() -> None:
         GlobalTokenBucket(capacity=0, refill_rate=1)
     with pytest.raises(ValueError):
         GlobalTokenBucket(capacity=10, refill_rate=-1)
+
+
+def test_idle_per_client_buckets_are_dropped_once_full_again() -> None:
+    clock = FakeClock()
+    backend = MemoryBackend(clock=clock)
+    for i in range(3000):  # one request from each of 3000 clients
+        budget = Budget(f"key:{i}", 100, 10, "per-key")
+        backend.reserve_now([budget], 50, [Slot(f"conc:{i}", 1)], f"l{i}")
+        backend.settle_now([budget], 50, [Slot(f"conc:{i}", 1)], f"l{i}", 50)
+    assert backend.tracked() == 6000
+    clock.now += 10  # every bucket has refilled its 50 tokens
+    for i in range(2000):  # enough reservations to pass a sweep
+        backend.reserve_now([BUDGET], 0, [], f"n{i}")
+    assert backend.tracked() == 1  # only the global bucket is left

@@ -15,9 +15,7 @@ CAPACITY = 10_000
 STREAMED_WORDS = 200  # what the endpoint would send if the client stayed
 
 
-def test_a_client_disconnect_settles_the_tokens_emitted_so_far(
-    redis_url: str, prefix: str
-) -> None:
+def test_a_client_disconnect_settles_the_tokens_emitted_so_far(redis_url: str, prefix: str) -> None:
     env = {
         "RATELIMIT_REDIS_URL": redis_url,
         "RATELIMIT_PREFIX": prefix,

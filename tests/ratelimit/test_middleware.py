@@ -236,8 +236,9 @@ async def test_a_header_can_be_the_client_key() -> None:
 
 
 async def _statuses_by_ip(limiter_options: dict[str, Any], forwarded: list[str]) -> list[int]:
-    app, _ = limited_app(key_bucket=TokenBucket(capacity=100, refill_rate=0), key="ip",
-                         **limiter_options)
+    app, _ = limited_app(
+        key_bucket=TokenBucket(capacity=100, refill_rate=0), key="ip", **limiter_options
+    )
     transport = httpx.ASGITransport(app=app, client=("10.0.0.1", 5000))
     await app.startup()
     try:

@@ -28,7 +28,7 @@ async def test_a_reservation_is_all_or_nothing_across_budgets(redis_url: str, pr
     small = Budget("key:a", 10, 0, "per-key")
     try:
         verdict = await backend.reserve([STILL, small], 20, [], "a")
-        assert not verdict.admitted and verdict.reason == "tokens" and verdict.index == 1
+        assert not verdict.admitted and verdict.reason == "tokens" and verdict.budget == 1
         assert await backend.level(STILL) == 100
         assert (await backend.reserve([STILL, small], 10, [], "b")).admitted
         assert await backend.level(STILL) == 90 and await backend.level(small) == 0
@@ -112,8 +112,16 @@ def _commandstats(client: redis.Redis) -> dict[str, int]:
 
 # Commands the scripts run inside Redis: counted by commandstats, but no round trips.
 IN_SCRIPT = {
-    "time", "hmget", "hset", "pexpire", "persist", "zrangebyscore", "zremrangebyscore",
-    "zcard", "zadd", "zrem",
+    "time",
+    "hmget",
+    "hset",
+    "pexpire",
+    "persist",
+    "zrangebyscore",
+    "zremrangebyscore",
+    "zcard",
+    "zadd",
+    "zrem",
 }
 
 

@@ -55,6 +55,14 @@ def _seconds(value: Any) -> float:
     return float(value)
 
 
+def _grace(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"resume_grace must be seconds (>= 0) or None, not {value!r}")
+    return float(value)
+
+
 @hookimpl
 def ember_app_options() -> Iterable[AppOption]:
     return [
@@ -65,6 +73,13 @@ def ember_app_options() -> Iterable[AppOption]:
         AppOption("session_header", "X-Session-ID", _header, "the header carrying session ids"),
         AppOption(
             "session_lock_wait", 30.0, _seconds, "how long a turn waits for its session's lock"
+        ),
+        AppOption(
+            "resume_grace",
+            15.0,
+            _grace,
+            "seconds a streamed reply goes on after its client disconnects, waiting for a "
+            "resume (None: always to its end)",
         ),
     ]
 

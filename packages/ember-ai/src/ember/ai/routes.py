@@ -14,7 +14,8 @@ One request to an ai_route is one *turn* of a session:
    streamed by a background task; the messages the handler added are saved
    at the first event and the reply text when the stream ends, then the lock
    is released. An error before the first event is a JSON error and saves
-   nothing.
+   nothing. A reply whose client left and did not resume within
+   ``resume_grace`` seconds is stopped; its text so far is saved.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class AISettings:
     header: str = "X-Session-ID"
     lock_wait: float = 30.0
     stream_idle_timeout: float = 60.0
+    resume_grace: float | None = 15.0  # see streams.StreamTurn
     resolvers: list[PrincipalResolver] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -111,6 +113,7 @@ def make_settings(app: Ember) -> AISettings:
         store=store,
         header=options.get("session_header") or "X-Session-ID",
         lock_wait=float(options.get("session_lock_wait") or 30.0),
+        resume_grace=options.get("resume_grace", 15.0),
         resolvers=resolvers,
     )
 
@@ -311,8 +314,8 @@ async def _turn(
             finally:
                 await lease.release()
 
-        turn = streams.StreamTurn(store, key)
-        task = asyncio.get_running_loop().create_task(turn.run(first, rest, finish))
+        turn = streams.StreamTurn(store, key, grace=settings.resume_grace)
+        task = turn.start(first, rest, finish)
         settings.tasks.add(task)
         task.add_done_callback(settings.tasks.discard)
         handed_off = True  # the task releases the lock when the reply is recorded

@@ -8,6 +8,15 @@ the reply; it reconnects with ``Last-Event-ID`` and gets the events it missed,
 then the rest as they come. When the reply ends, its text becomes the
 assistant message of the turn.
 
+Nobody may come back, though, and a model generating for no reader is still
+billed. So once the live connection is gone the reply goes on only while
+someone may resume it: ``resume_grace`` seconds, extended for as long as a
+resuming reader is attached. Readers keep a short-lived mark in the session
+store (``mark_reader``), so a reader in another process counts too. When the
+grace runs out the producer task is cancelled: the handler's generator is
+closed (its ``finally`` closes any upstream request), the text so far is
+recorded, and the buffer ends with ``event: error`` code ``reply_abandoned``.
+
 Wire format of one turn::
 
     id: 7
@@ -18,8 +27,9 @@ Wire format of one turn::
     event: done
     data: [DONE]
 
-or, when the producer fails after the first event, a final ``event: error``
-whose data is the JSON error envelope. Keep-alive comments carry no id.
+or, when the producer fails after the first event or is stopped, a final
+``event: error`` whose data is the JSON error envelope. Keep-alive comments
+carry no id.
 """
 
 from __future__ import annotations
@@ -42,6 +52,11 @@ logger = logging.getLogger("ember.ai")
 
 DONE_BODY = b"event: done\ndata: [DONE]\n\n"
 _LINE_BREAKS = re.compile(rb"\r\n|\r")
+
+# A resuming reader renews its mark in the store every READER_HEARTBEAT
+# seconds; a mark outlives a reader that vanished by at most READER_TTL.
+READER_HEARTBEAT = 1.0
+READER_TTL = 3.0
 
 
 def sse_stream(
@@ -161,6 +176,22 @@ def error_body(exc: BaseException) -> bytes:
     return b"event: error\ndata: " + orjson.dumps(envelope) + b"\n\n"
 
 
+ABANDONED_BODY = error_body(
+    HTTPError(
+        500,
+        "The reply was stopped: the client disconnected and did not resume in time.",
+        code="reply_abandoned",
+    )
+)
+INTERRUPTED_BODY = error_body(
+    HTTPError(
+        500,
+        "The reply was stopped: the server shut down before it was finished.",
+        code="reply_interrupted",
+    )
+)
+
+
 # ---------------------------------------------------------------- the producer
 
 
@@ -169,18 +200,44 @@ _END = object()
 
 @dataclass
 class StreamTurn:
-    """One streamed reply being produced in the background."""
+    """One streamed reply being produced in the background.
+
+    ``grace`` is how long (seconds) the reply goes on once the live connection
+    is gone and no reader is attached; ``None``: always to its end.
+    """
 
     store: SessionStore
     key: str
+    grace: float | None = None
     live: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     detached: bool = False  # the live connection went away
+    ended: bool = False  # the producer is past its last event
+    abandoned: bool = False  # the grace ran out with nobody reading
     text: list[str] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    watchdog: asyncio.Task[None] | None = None
+
+    def start(
+        self,
+        first: bytes | None,
+        rest: AsyncIterator[bytes],
+        finish: Callable[[str], Awaitable[None]],
+    ) -> asyncio.Task[None]:
+        self.task = asyncio.get_running_loop().create_task(self.run(first, rest, finish))
+        return self.task
 
     async def _emit(self, body: bytes, *, final: bool) -> None:
         event_id = await self.store.append_event(self.key, body, final=final)
         if not self.detached:
             self.live.put_nowait(b"id: %d\n" % event_id + body)
+
+    async def _end_with(self, body: bytes) -> None:
+        try:
+            await self._emit(body, final=True)
+        except Exception:  # the store itself failed: tell the live client at least
+            logger.exception("could not buffer the last event of an ai_route stream")
+            if not self.detached:
+                self.live.put_nowait(body)
 
     async def _handle(self, block: bytes) -> None:
         event = parse_event(block)
@@ -204,15 +261,24 @@ class StreamTurn:
             async for block in rest:
                 await self._handle(block)
             await self._emit(DONE_BODY, final=True)
+        except asyncio.CancelledError:  # abandoned, or the app is shutting down
+            await self._end_with(ABANDONED_BODY if self.abandoned else INTERRUPTED_BODY)
+            raise
         except Exception as exc:
             logger.error("an ai_route stream failed after it began", exc_info=exc)
-            try:
-                await self._emit(error_body(exc), final=True)
-            except Exception:  # the store itself failed: tell the live client at least
-                logger.exception("could not buffer the error event of an ai_route stream")
-                if not self.detached:
-                    self.live.put_nowait(error_body(exc))
+            await self._end_with(error_body(exc))
         finally:
+            self.ended = True
+            if self.watchdog is not None:
+                self.watchdog.cancel()
+            # Cancelled between two events, the handler's generator is still
+            # open: close it now, so its upstream request ends with it.
+            aclose = getattr(rest, "aclose", None)
+            try:
+                if aclose is not None:
+                    await aclose()
+            except Exception:
+                logger.exception("closing an ai_route handler's stream failed")
             self.live.put_nowait(_END)
             try:
                 await finish("".join(self.text))
@@ -226,6 +292,29 @@ class StreamTurn:
                 yield item
         finally:
             self.detached = True
+            if not self.ended and self.grace is not None:
+                self.watchdog = asyncio.get_running_loop().create_task(self._expire(self.grace))
+
+    async def _expire(self, grace: float) -> None:
+        """Cancel the reply once ``grace`` seconds pass with no reader attached."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while True:
+            try:
+                reading = await self.store.has_reader(self.key)
+            except Exception:  # then nobody can resume from this store either
+                logger.warning("could not check for readers of an ai_route stream", exc_info=True)
+                reading = False
+            now = loop.time()
+            if reading:
+                deadline = now + grace
+            elif now >= deadline:
+                break
+            await asyncio.sleep(READER_HEARTBEAT if reading else deadline - now)
+        if not self.ended and self.task is not None:
+            logger.info("stopping an ai_route reply that nobody is reading")
+            self.abandoned = True
+            self.task.cancel()
 
 
 async def first_block(response: SSEResponse) -> tuple[bytes | None, AsyncIterator[bytes]]:
@@ -278,7 +367,11 @@ async def replay(
         cursor = last_id
         loop = asyncio.get_running_loop()
         deadline = loop.time() + idle_timeout
+        next_mark = 0.0
         while True:
+            if loop.time() >= next_mark:  # keeps the producer going (see StreamTurn)
+                await store.mark_reader(key, READER_TTL)
+                next_mark = loop.time() + READER_HEARTBEAT
             for event in pending:
                 yield event.frame()
                 cursor = event.id
@@ -292,7 +385,7 @@ async def replay(
                     HTTPError(504, "The stream stopped producing events.", code="stream_stalled")
                 )
                 return
-            pending = await store.wait_events(key, cursor, min(remaining, 5.0))
+            pending = await store.wait_events(key, cursor, min(remaining, READER_HEARTBEAT))
 
     return generate()
 

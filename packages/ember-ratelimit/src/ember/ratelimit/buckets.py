@@ -9,7 +9,9 @@ charges more than was reserved, and then admits nothing until it refills.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +22,9 @@ class TokenBucket:
     refill_rate: float
 
     def __post_init__(self) -> None:
-        if not self.capacity > 0:
-            raise ValueError(f"capacity must be positive, got {self.capacity!r}")
-        if not self.refill_rate >= 0:
+        if not 0 < self.capacity < math.inf:
+            raise ValueError(f"capacity must be a positive number, got {self.capacity!r}")
+        if not 0 <= self.refill_rate < math.inf:
             raise ValueError(f"refill_rate must be zero or positive, got {self.refill_rate!r}")
 
     @classmethod
@@ -39,8 +41,7 @@ class GlobalTokenBucket(TokenBucket):
     __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Budget:
+class Budget(NamedTuple):
     """One bucket instance a request draws on: the global one, a route's bucket
     for one client key, or a client key's own bucket. ``key`` names its state."""
 

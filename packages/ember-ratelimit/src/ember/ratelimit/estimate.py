@@ -47,7 +47,13 @@ def count_text(text: str, model: str | None = None) -> int:
     """Tokens in ``text``; special-token markers count as plain text."""
     if not text:
         return 0
-    return len(encoding_for(model).encode(text, disallowed_special=()))
+    return len(encoding_for(model).encode_ordinary(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _role_tokens(role: str, model: str | None) -> int:
+    # Roles are a handful of short strings: count each once.
+    return count_text(role, model)
 
 
 def _content_text(content: Any) -> str:
@@ -81,7 +87,7 @@ def _message_tokens(message: Any, model: str | None) -> int:
     if not isinstance(message, dict):
         return TOKENS_PER_MESSAGE + count_text(str(message), model)
     tokens = TOKENS_PER_MESSAGE
-    tokens += count_text(str(message.get("role", "")), model)
+    tokens += _role_tokens(str(message.get("role", "")), model)
     tokens += count_text(_content_text(message.get("content")), model)
     if message.get("name"):
         tokens += TOKENS_PER_NAME + count_text(str(message["name"]), model)

@@ -404,15 +404,15 @@ def _used(meter: Meter, state: Any, prompt: int) -> int:
 
 
 def _report(budgets: list[Budget], verdict: Verdict) -> list[tuple[bytes, bytes]]:
-    if verdict.index < 0:
+    if verdict.budget < 0:
         return []
-    budget = budgets[verdict.index]
+    budget = budgets[verdict.budget]
     return _headers.token_headers(budget.capacity, verdict.remaining, verdict.reset)
 
 
 def _refusal(budgets: list[Budget], slots: list[Slot], verdict: Verdict, cost: int) -> HTTPError:
     if verdict.reason == TOKENS:
-        budget = budgets[verdict.index]
+        budget = budgets[verdict.budget]
         return _headers.too_many_tokens(
             budget.label, budget.capacity, verdict.remaining, cost, verdict.retry_after
         )

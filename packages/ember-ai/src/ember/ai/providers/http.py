@@ -38,10 +38,14 @@ async def open_stream(
 
 def transport_error(exc: BaseException) -> ProviderError:
     """A ProviderError for an httpx failure (the URL is kept, never headers)."""
+    cause = type(exc.__cause__).__mro__ if exc.__cause__ is not None else ()
+    if isinstance(exc, httpx.ConnectError) or any(
+        c.__name__ == "ClientConnectorError"
+        for c in cause  # aiohttp's, under its transport
+    ):
+        return ProviderError(FailureClass.CONNECT, "could not connect to the upstream")
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError(FailureClass.TIMEOUT, f"upstream timed out ({type(exc).__name__})")
-    if isinstance(exc, httpx.ConnectError):
-        return ProviderError(FailureClass.CONNECT, "could not connect to the upstream")
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
         return ProviderError(FailureClass.STREAM, "the upstream connection was cut mid-response")
     return ProviderError(FailureClass.CONNECT, f"upstream transport error ({type(exc).__name__})")

@@ -5,7 +5,7 @@ ever echoes one back. The store key is the id, prefixed with a hash of the
 principal (API key, user) when a plugin identifies one, so an id that leaks
 is worthless to anyone else. The stores keep three things per session: the
 message history, a lock that serializes turns, and the replay buffer of the
-latest streamed events.
+latest streamed events (with a short-lived mark while a client resumes it).
 """
 
 from __future__ import annotations

@@ -93,6 +93,14 @@ class SessionStore(Protocol):
         """Events after ``last_id``, waiting up to ``wait`` seconds for one to arrive."""
         ...
 
+    async def mark_reader(self, key: str, ttl: float) -> None:
+        """Note that a client is reading the session's stream, for ``ttl`` seconds."""
+        ...
+
+    async def has_reader(self, key: str) -> bool:
+        """Whether a ``mark_reader`` mark of the session is still alive."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

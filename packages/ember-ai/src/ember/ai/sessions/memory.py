@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class _Session:
-    __slots__ = ("changed", "events", "expires", "messages", "seq")
+    __slots__ = ("changed", "events", "expires", "messages", "reader_until", "seq")
 
     def __init__(self, expires: float) -> None:
         self.messages: list[Message] = []
@@ -29,6 +29,7 @@ class _Session:
         self.seq = 0
         self.events: deque[tuple[float, StoredEvent]] | None = None  # made on first stream
         self.changed: asyncio.Event | None = None
+        self.reader_until = 0.0  # see mark_reader
 
 
 class _Lock:
@@ -171,6 +172,15 @@ class MemorySessionStore:
         except TimeoutError:
             return []
         return [event for event in self._live(session) if event.id > last_id]
+
+    async def mark_reader(self, key: str, ttl: float) -> None:
+        session = self._get(key)
+        if session is not None:
+            session.reader_until = self._clock() + ttl
+
+    async def has_reader(self, key: str) -> bool:
+        session = self._sessions.get(key)
+        return session is not None and session.reader_until > self._clock()
 
     async def close(self) -> None:
         return None

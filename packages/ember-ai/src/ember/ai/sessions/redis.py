@@ -10,6 +10,7 @@ session's keys share a cluster slot):
 - ``{key}:events``  the replay buffer, a Redis stream whose entry ids are the
                     event ids, so "events after N" is one XRANGE and a live
                     tail is one blocking XREAD
+- ``{key}:reader``  set, with a short TTL, while a client resumes the stream
 
 Needs the ``redis`` extra: ``pip install "ember-ai[redis]"``.
 """
@@ -145,6 +146,12 @@ class RedisSessionStore:
             {self._k(key, "events"): f"{last_id}-0"}, block=max(int(wait * 1000), 1)
         )
         return self._decode(reply[0][1]) if reply else []
+
+    async def mark_reader(self, key: str, ttl: float) -> None:
+        await self._redis.set(self._k(key, "reader"), b"1", px=max(int(ttl * 1000), 1))
+
+    async def has_reader(self, key: str) -> bool:
+        return bool(await self._redis.exists(self._k(key, "reader")))
 
     async def close(self) -> None:
         if self._owns_client:

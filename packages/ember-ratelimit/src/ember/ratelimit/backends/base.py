@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..buckets import Budget
 
@@ -25,11 +25,10 @@ class Slot:
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """A backend's answer to a reservation.
 
-    ``index`` is the budget to report in the headers: the one that refused,
+    ``budget`` is the index of the budget to report in the headers: the one that refused,
     else the one closest to empty (relative to its capacity) (-1 when there are no budgets).
     ``remaining`` is its level after the reservation, ``reset`` the seconds
     until it is full, ``retry_after`` the seconds until every budget could
@@ -38,7 +37,7 @@ class Verdict:
 
     admitted: bool
     reason: str = ""
-    index: int = -1
+    budget: int = -1
     remaining: float = 0.0
     reset: float = 0.0
     retry_after: float = 0.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from ..buckets import Budget, refilled, seconds_until
@@ -26,8 +27,10 @@ class _Bucket:
         self.budget = budget
         self.level = budget.capacity
         self.stamp = stamp
-        # lease id -> (amount, expiry); expiries grow with insertion (fixed lease length)
-        self.leases: dict[str, tuple[int, float]] = {}
+        # lease id -> (amount, expiry); expiries grow with insertion (fixed lease
+        # length). An OrderedDict, because finding the oldest entry of a plain
+        # dict that had many deleted walks over every deleted slot.
+        self.leases: OrderedDict[str, tuple[int, float]] = OrderedDict()
 
 
 class MemoryBackend:
@@ -41,7 +44,7 @@ class MemoryBackend:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self._buckets: dict[str, _Bucket] = {}
-        self._slots: dict[str, dict[str, float]] = {}
+        self._slots: dict[str, OrderedDict[str, float]] = {}
         self._lock = threading.Lock()
         self._reservations = 0
 
@@ -62,8 +65,10 @@ class MemoryBackend:
         bucket.stamp = now
         return bucket
 
-    def _holders(self, slot: Slot, now: float) -> dict[str, float]:
-        holders = self._slots.setdefault(slot.key, {})
+    def _holders(self, slot: Slot, now: float) -> OrderedDict[str, float]:
+        holders = self._slots.get(slot.key)
+        if holders is None:
+            holders = self._slots[slot.key] = OrderedDict()
         while holders:
             lease, expiry = next(iter(holders.items()))
             if expiry > now:
@@ -124,12 +129,19 @@ class MemoryBackend:
                 refund = held[0] - used if held is not None else -used
                 bucket.level = min(budget.capacity, bucket.level + refund)
             for slot in slots:
-                self._slots.get(slot.key, {}).pop(lease, None)
+                holders = self._slots.get(slot.key)
+                if holders is not None:
+                    holders.pop(lease, None)
 
     def level(self, budget: Budget) -> float:
         """The tokens ``budget`` holds now (for tests and benchmarks)."""
         with self._lock:
             return self._bucket(budget, self.clock()).level
+
+    def tracked(self) -> int:
+        """How many budgets and concurrency keys this backend holds in memory."""
+        with self._lock:
+            return len(self._buckets) + len(self._slots)
 
     def _sweep(self, now: float) -> None:
         # A bucket with no leases that would be full again is the same as no bucket.
@@ -147,8 +159,8 @@ class MemoryBackend:
 
 def _lowest(budgets: Sequence[Budget], buckets: Sequence[_Bucket]) -> int:
     # The budget closest to empty, relative to its size, is the one to report.
-    if not buckets:
-        return -1
+    if len(buckets) < 2:
+        return len(buckets) - 1
     return min(range(len(buckets)), key=lambda i: buckets[i].level / budgets[i].capacity)
 
 

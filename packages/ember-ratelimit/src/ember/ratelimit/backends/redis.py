@@ -240,7 +240,7 @@ class RedisBackend:
         return Verdict(
             admitted=bool(int(admitted)),
             reason=_REASONS[int(reason)],
-            index=int(index) - 1,
+            budget=int(index) - 1,
             remaining=float(remaining),
             reset=math.inf if reset_seconds < 0 else reset_seconds,
             retry_after=math.inf if retry_seconds < 0 else retry_seconds,

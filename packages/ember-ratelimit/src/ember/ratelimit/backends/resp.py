@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import ssl
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -162,10 +163,8 @@ class RespConnection:
             if not future.done():
                 future.set_exception(ConnectionError(str(reason) or type(reason).__name__))
         if writer is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # its event loop may be gone already
                 writer.close()
-            except RuntimeError:  # its event loop is gone, and the socket with it
-                pass
         if task is not None and task is not _current_task():
             task.cancel()
 
@@ -175,10 +174,8 @@ class RespConnection:
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
         if writer is not None:
-            try:
+            with contextlib.suppress(OSError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (OSError, TimeoutError):
-                pass
 
 
 def _current_task() -> asyncio.Task[Any] | None:

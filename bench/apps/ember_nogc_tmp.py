@@ -1,3 +1,0 @@
-import gc
-from ember_app import app
-gc.disable()
