@@ -155,15 +155,22 @@ async def run(frameworks: list[str], quick: bool) -> dict[str, dict[str, float]]
 def report(timings: dict[str, dict[str, float]]) -> None:
     baseline = timings.get(BASELINE)
     print()
-    print(f"{'endpoint':12} " + " ".join(f"{f:>20}" for f in timings))
+    print(f"{'endpoint':12} " + " ".join(f"{f:>26}" for f in timings))
     for endpoint in ENDPOINTS:
         cells = []
         for framework in timings:
             micros = timings[framework][endpoint]
-            ratio = f" ({baseline[endpoint] / micros:.2f}x)" if baseline else ""
-            cells.append(f"{micros:.1f} µs{ratio}".rjust(20))
+            extra = (
+                f" ({baseline[endpoint] / micros:.2f}x, {micros - baseline[endpoint]:+.1f})"
+                if baseline
+                else ""
+            )
+            cells.append(f"{micros:.1f} µs{extra}".rjust(26))
         print(f"{endpoint:12} " + " ".join(cells))
-    print(f"\n(x = raw ASGI's time / the app's time; /stream is {STREAM_EVENTS} events)")
+    print(
+        f"\n(x = raw ASGI's time / the app's time; +µs = the app's cost over raw ASGI;"
+        f" /stream is {STREAM_EVENTS} events)"
+    )
 
 
 def main() -> None:

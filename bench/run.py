@@ -5,15 +5,19 @@ every server pinned to CPU 0 with ``taskset``), then measures each endpoint of
 each app in turn with wrk pinned to CPU 1, round after round, so that a busy
 spell on the machine hits every app alike. The figure kept per app and
 endpoint is the median over the rounds; its ratio to raw ASGI's median is the
-number the targets are about. Then each server gets N idle SSE streams (a
-small asyncio client on CPU 1) and the growth of its resident memory, divided
-by N, is the memory per idle stream.
+number the targets are about. Beside requests/s, each wrk run reads the
+server's CPU time, giving requests per CPU-second: the cost per request, which
+other processes taking CPU 0 away do not change. Then a fresh server per app
+gets N idle SSE streams (a small asyncio client on CPU 1) and the growth of
+its resident memory, divided by N, is the memory per idle stream.
 
-    python bench/run.py            # the full run (about 10 minutes)
+    python bench/run.py            # the full run (about 11 minutes)
     python bench/run.py --quick    # a smoke run (about 1 minute)
 
-Results go to ``bench/results/core-<UTC time>.json`` (and ``core-latest.json``),
-the chart to ``docs/bench-core.png``. Everything stays on 127.0.0.1.
+A full run writes ``bench/results/core-<UTC time>.json``, ``core-latest.json``
+and ``core-latest.md`` (the tables of docs/benchmarks.md) and draws
+``docs/bench-core.png``; a quick run writes ``bench/results/core-quick.*``.
+Everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -101,6 +105,10 @@ class Results:
     idle_kb: dict[str, float] = field(default_factory=dict)
 
 
+# Loopback only: never through a proxy the environment may name.
+LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -142,7 +150,7 @@ def wait_until_up(server: Server, timeout: float = 30.0) -> None:
         if server.process.poll() is not None:
             raise SystemExit(f"{server.framework} exited:\n{server.log.read_text()}")
         try:
-            with urllib.request.urlopen(server.base + "/json", timeout=2) as response:
+            with LOCAL.open(server.base + "/json", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -161,7 +169,7 @@ def check_endpoints(server: Server, body: bytes) -> None:
             headers={"content-type": "application/json"},
             method=method(endpoint),
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with LOCAL.open(request, timeout=10) as response:
             data = response.read()
             status = response.status
         problem = None
@@ -391,7 +399,16 @@ def summarise(results: Results) -> dict[str, Any]:
         for framework, by_endpoint in results.runs.items()
     }
     per_second, per_cpu_second = medians("requests_per_s"), medians("requests_per_cpu_s")
+    everything = [m for by_e in results.runs.values() for runs in by_e.values() for m in runs]
+    others = sorted(m.others_cpu0_share for m in everything)
     return {
+        "noise": {
+            "others_cpu0_share_median": statistics.median(others) if others else None,
+            "others_cpu0_share_max": others[-1] if others else None,
+            "server_cpu_share_median": (
+                statistics.median(m.server_cpu_share for m in everything) if everything else None
+            ),
+        },
         "median_requests_per_s": per_second,
         "ratio_to_raw": ratios(per_second),
         "median_requests_per_cpu_s": per_cpu_second,
@@ -419,6 +436,36 @@ def print_table(summary: dict[str, Any], idle_kb: dict[str, float]) -> None:
         print(f"\n{'idle SSE KB':12}" + "".join(f"{idle_kb.get(f, 0):>22.1f}" for f in idle_kb))
 
 
+def markdown_table(summary: dict[str, Any], idle_kb: dict[str, float]) -> str:
+    """The results as the Markdown tables docs/benchmarks.md shows."""
+    out = []
+    for title, values, ratios in [
+        ("Requests/s (median over rounds; ± half the min-max spread)",
+         summary["median_requests_per_s"], summary["ratio_to_raw"]),
+        ("Requests per second of server CPU time (median over rounds)",
+         summary["median_requests_per_cpu_s"], summary["ratio_to_raw_per_cpu_s"]),
+    ]:  # fmt: skip
+        frameworks = list(values)
+        if not frameworks:
+            continue
+        out += [f"{title}:", "", "| endpoint | " + " | ".join(frameworks) + " |"]
+        out.append("|---|" + "---:|" * len(frameworks))
+        for endpoint in [e for e in ENDPOINTS if e in values[frameworks[0]]]:
+            cells = []
+            for f in frameworks:
+                cell = f"{values[f][endpoint]:,.0f} (**{ratios[f][endpoint]:.2f}x**)"
+                if values is summary["median_requests_per_s"]:
+                    cell += f" ±{summary['spread'][f][endpoint] / 2:.0%}"
+                cells.append(cell)
+            out.append(f"| `{method(endpoint)} {endpoint}` | " + " | ".join(cells) + " |")
+        out.append("")
+    if idle_kb:
+        out += ["Server memory per idle SSE stream:", ""]
+        out += ["| " + " | ".join(idle_kb) + " |", "|" + "---:|" * len(idle_kb)]
+        out += ["| " + " | ".join(f"{kb:.1f} KB" for kb in idle_kb.values()) + " |", ""]
+    return "\n".join(out)
+
+
 def check_targets(summary: dict[str, Any], idle_kb: dict[str, float]) -> list[str]:
     lines = []
     ember = summary["ratio_to_raw"].get("ember", {})
@@ -436,52 +483,58 @@ def check_targets(summary: dict[str, Any], idle_kb: dict[str, float]) -> list[st
     return lines
 
 
+COLOURS = {"raw-asgi": "#9e9e9e", "starlette": "#5c8dd6", "fastapi": "#2a9d8f", "ember": "#e4572e"}
+RATIO_CAP = 1.6  # taller bars are cut here (labelled with their value) to keep 0.85 vs 1 readable
+
+
 def draw_chart(summary: dict[str, Any], idle_kb: dict[str, float], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ratios = summary["ratio_to_raw"]
-    frameworks = list(ratios)
-    colours = {
-        "raw-asgi": "#9e9e9e",
-        "starlette": "#5c8dd6",
-        "fastapi": "#2a9d8f",
-        "ember": "#e4572e",
-    }
-    has_idle = bool(idle_kb)
+    panels = 3 if idle_kb else 2
     figure, axes = plt.subplots(
-        1, 2 if has_idle else 1, figsize=(12 if has_idle else 8, 4.8),
-        gridspec_kw={"width_ratios": [3, 1]} if has_idle else None,
-    )  # fmt: skip
-    throughput = axes[0] if has_idle else axes
-    width = 0.8 / len(frameworks)
-    for i, framework in enumerate(frameworks):
-        xs = [e + (i - (len(frameworks) - 1) / 2) * width for e in range(len(ENDPOINTS))]
-        values = [ratios[framework].get(endpoint, 0.0) for endpoint in ENDPOINTS]
-        bars = throughput.bar(xs, values, width, label=framework, color=colours.get(framework))
-        throughput.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7, padding=1)
-    throughput.axhline(1.0, color="#555555", linewidth=0.8)
-    throughput.axhline(0.85, color="#e4572e", linewidth=0.8, linestyle="--", label="target 0.85x")
-    throughput.set_xticks(range(len(ENDPOINTS)), [f"{method(e)} {e}" for e in ENDPOINTS])
-    throughput.set_ylabel("requests/s relative to raw ASGI")
-    throughput.set_title("Throughput (uvicorn, 1 worker, uvloop + httptools)")
-    throughput.legend(fontsize=8, loc="upper left")
-    if has_idle:
-        memory = axes[1]
-        names = [f for f in frameworks if f in idle_kb]
-        bars = memory.bar(names, [idle_kb[f] for f in names], color=[colours.get(f) for f in names])
+        1, panels, figsize=(6 * panels - 1, 4.8), gridspec_kw={"width_ratios": [3, 3, 1.6][:panels]}
+    )
+    ratio_panel(axes[0], summary["ratio_to_raw"], "requests/s (as measured)")
+    ratio_panel(axes[1], summary["ratio_to_raw_per_cpu_s"], "requests per server CPU-second")
+    if idle_kb:
+        memory = axes[2]
+        names = list(idle_kb)
+        bars = memory.bar(names, [idle_kb[f] for f in names], color=[COLOURS.get(f) for f in names])
         memory.bar_label(bars, labels=[f"{idle_kb[f]:.1f}" for f in names], fontsize=8)
         memory.axhline(IDLE_TARGET_KB, color="#e4572e", linewidth=0.8, linestyle="--")
         memory.set_ylabel("KB of server RSS per idle SSE stream")
-        memory.set_title("Memory per idle stream")
+        memory.set_title("Memory per idle stream", fontsize=10)
         memory.tick_params(axis="x", labelrotation=30)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def ratio_panel(axis: Any, ratios: dict[str, dict[str, float]], what: str) -> None:
+    """Grouped bars: each app's ``what`` relative to raw ASGI's, per endpoint."""
+    frameworks = list(ratios)
+    endpoints = [e for e in ENDPOINTS if frameworks and e in ratios[frameworks[0]]]
+    width = 0.8 / max(len(frameworks), 1)
+    for i, framework in enumerate(frameworks):
+        xs = [e + (i - (len(frameworks) - 1) / 2) * width for e in range(len(endpoints))]
+        values = [ratios[framework].get(endpoint, 0.0) for endpoint in endpoints]
+        bars = axis.bar(
+            xs, [min(v, RATIO_CAP) for v in values], width, label=framework,
+            color=COLOURS.get(framework),
+        )  # fmt: skip
+        axis.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7, padding=1)
+    axis.axhline(1.0, color="#555555", linewidth=0.8)
+    axis.axhline(0.85, color="#e4572e", linewidth=0.8, linestyle="--", label="target 0.85x")
+    axis.set_ylim(0, RATIO_CAP + 0.1)
+    axis.set_xticks(range(len(endpoints)), [f"{method(e)} {e}" for e in endpoints], fontsize=8)
+    axis.set_ylabel(f"{what}, relative to raw ASGI", fontsize=8)
+    axis.set_title(f"{what} / raw ASGI (bars cut at {RATIO_CAP})", fontsize=10)
+    axis.legend(fontsize=7, loc="upper left")
 
 
 # ---------------------------------------------------------------- main
@@ -490,8 +543,8 @@ def draw_chart(summary: dict[str, Any], idle_kb: dict[str, float], path: Path, t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--rounds", type=int, help="rounds over every app and endpoint (3)")
-    parser.add_argument("--duration", type=float, help="seconds per wrk run (8)")
+    parser.add_argument("--rounds", type=int, help="rounds over every app and endpoint (8)")
+    parser.add_argument("--duration", type=float, help="seconds per wrk run (4)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--idle-streams", type=int, help="idle SSE streams per server (1000)")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
@@ -503,8 +556,8 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true", help="memory only")
     parser.add_argument("--skip-memory", action="store_true", help="throughput only")
     args = parser.parse_args()
-    rounds = args.rounds or (1 if args.quick else 3)
-    duration = args.duration or (2.0 if args.quick else 8.0)
+    rounds = args.rounds or (1 if args.quick else 8)
+    duration = args.duration or (2.0 if args.quick else 4.0)
     idle_streams = args.idle_streams or (200 if args.quick else 1000)
     frameworks = [f for f in args.frameworks.split(",") if f]
     endpoints = [e for e in args.endpoints.split(",") if e]
@@ -543,6 +596,13 @@ def main() -> None:
 
     summary = summarise(results)
     print_table(summary, results.idle_kb)
+    if results.runs:
+        noise = summary["noise"]
+        print(
+            f"\nnoise: other processes used {noise['others_cpu0_share_median']:.0%} of CPU 0"
+            f" (median; max {noise['others_cpu0_share_max']:.0%}) during the wrk runs"
+        )
+    table = markdown_table(summary, results.idle_kb)
     verdicts = check_targets(summary, results.idle_kb)
     print("\n".join(verdicts))
     failed = sum(
@@ -586,7 +646,8 @@ def main() -> None:
     ]  # fmt: skip
     for path in paths:
         path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nresults: {paths[0]}")
+        path.with_suffix(".md").write_text(table)
+    print(f"\nresults: {paths[0]} (and the Markdown table beside it)")
     if not args.no_chart and results.runs:
         default = out_dir / f"core-{kind}.png" if kind else ROOT / "docs" / "bench-core.png"
         chart = Path(args.chart) if args.chart else default

@@ -1,7 +1,8 @@
 """The app the rate-limit benchmark serves, limited by ``RATELIMIT_BENCH_MODE``.
 
-``none``: no middleware; ``memory``: RateLimitMiddleware on the in-memory
-backend; ``redis``: on Redis at ``RATELIMIT_BENCH_REDIS``. The budget is far
+``none``: no middleware; ``passthrough``: one empty ASGI middleware (the
+floor); ``memory``: RateLimitMiddleware on the in-memory backend; ``redis``:
+on Redis at ``RATELIMIT_BENCH_REDIS``. The budget is far
 larger than the load, so every request is admitted and the cost measured is
 the limiter's own.
 """

@@ -324,3 +324,20 @@ async def test_shadow_mode_logs_what_it_would_refuse_and_lets_it_through(
             ]
     assert statuses == [200, 200, 200]
     assert "shadow mode: would refuse POST /plain with 429" in caplog.text
+
+
+async def test_a_function_of_the_scope_can_be_the_client_key() -> None:
+    def tenant(scope: dict[str, Any]) -> str | None:
+        return dict(scope["headers"]).get(b"x-tenant", b"").decode() or None
+
+    app, _ = limited_app(key_bucket=TokenBucket(capacity=100, refill_rate=0), key=tenant)
+    async with client_for(app) as client:
+        t1 = await client.post("/plain", json=chat_body(max_tokens=80), headers={"x-tenant": "a"})
+        t2 = await client.post("/plain", json=chat_body(max_tokens=80), headers={"x-tenant": "a"})
+        t3 = await client.post("/plain", json=chat_body(max_tokens=80), headers={"x-tenant": "b"})
+    assert [t1.status_code, t2.status_code, t3.status_code] == [200, 429, 200]
+
+
+def test_an_unknown_key_spec_is_refused() -> None:
+    with pytest.raises(ValueError, match="key must be"):
+        RateLimitMiddleware(key="cookie")

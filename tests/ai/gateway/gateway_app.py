@@ -7,6 +7,11 @@ from ember.ai.openai_compat import add_openai_routes
 from ember.ai.router import ModelRouter, ModelSpec
 
 base = os.environ["FAKE_LLM_URL"]
+transport = None
+if os.environ.get("GATEWAY_TRANSPORT") == "aiohttp":  # ember-ai[aiohttp]'s transport
+    from httpx_aiohttp import AiohttpTransport
+
+    transport = AiohttpTransport()
 router = ModelRouter(
     [
         ModelSpec(
@@ -27,6 +32,7 @@ router = ModelRouter(
     ],
     # Tests share this process: a failing model must not stay out of later tests.
     cooldown=0,
+    transport=transport,
 )
 app = Ember(model_router=router)
 add_openai_routes(app)

@@ -39,11 +39,16 @@ def upstream() -> Iterator[FakeLLM]:
         fake.stop()
 
 
-@pytest.fixture(scope="module")
-def gateway(upstream: FakeLLM) -> Iterator[str]:
+@pytest.fixture(scope="module", params=["httpx", "aiohttp"])
+def gateway(upstream: FakeLLM, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The gateway with httpx's default transport, then with ember-ai[aiohttp]'s."""
     from pathlib import Path
 
-    env = {"FAKE_LLM_URL": upstream.base_url, "FAKE_GATEWAY_KEY": KEY}
+    env = {
+        "FAKE_LLM_URL": upstream.base_url,
+        "FAKE_GATEWAY_KEY": KEY,
+        "GATEWAY_TRANSPORT": request.param,
+    }
     with uvicorn_server("gateway_app:app", app_dir=Path(__file__).parent, env=env) as url:
         yield url
 

@@ -164,6 +164,20 @@ async def test_all_failing_is_a_503_naming_the_classes_and_no_key(fake_llm: Fake
     await router.aclose()
 
 
+async def test_all_failing_says_when_the_first_model_is_back(fake_llm: FakeLLM) -> None:
+    fake_llm.script(
+        "a", openai_error(429, "limited", "rate_limit_exceeded", "tokens", {"retry-after": "20"})
+    )
+    fake_llm.script(
+        "b", openai_error(429, "limited", "rate_limit_exceeded", "tokens", {"retry-after": "40"})
+    )
+    router = ModelRouter([openai(fake_llm, "a"), openai(fake_llm, "b")])
+    with pytest.raises(HTTPError) as info:
+        await router.stream(HELLO)
+    assert info.value.status == 503 and info.value.headers["retry-after"] == "20"
+    await router.aclose()
+
+
 async def test_a_class_not_configured_for_fallback_is_returned(fake_llm: FakeLLM) -> None:
     fake_llm.script(
         "a", openai_error(429, "limited", "rate_limit_exceeded", "tokens", {"retry-after": "3"})
@@ -282,4 +296,29 @@ async def test_finished_streams_leave_their_connection_in_the_pool(
     await read_all(router)
     first, second = fake_llm.requests
     assert first.client_port == second.client_port  # one connection, reused
+    await router.aclose()
+
+
+async def test_cancelling_before_the_first_token_closes_the_upstream(fake_llm: FakeLLM) -> None:
+    fake_llm.script("slow", text(fake_llm, "slow", stall_after=1, stall=5))
+    router = ModelRouter([openai(fake_llm, "slow")])
+    task = asyncio.create_task(router.stream(HELLO))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(fake_llm.wait_for_disconnect)
+    await router.aclose()
+
+
+async def test_concurrent_streams_rotate_evenly_and_all_complete(fake_llm: FakeLLM) -> None:
+    for name in ("a", "b"):
+        fake_llm.script(name, text(fake_llm, name, event_delay=0.01))
+    router = ModelRouter(
+        [openai(fake_llm, "a"), openai(fake_llm, "b")], RoutingStrategy.ROUND_ROBIN
+    )
+    results = await asyncio.gather(*(read_all(router) for _ in range(40)))
+    assert {answer for answer, _ in results} == {"Hello there! How can I help?"}
+    chosen = [stream.model.name for _, stream in results]  # type: ignore[attr-defined]
+    assert chosen.count("a") == chosen.count("b") == 20
     await router.aclose()

@@ -183,3 +183,14 @@ async def test_calls_after_select_use_its_choice_and_take_no_turn() -> None:
     second = await router.complete(HELLO, request=request)
     assert (first.model.name, second.model.name) == ("a", "a")
     assert (await router.select(messages=HELLO)).name == "b"
+
+
+async def test_round_robin_keeps_rotating_when_redis_is_down() -> None:
+    from servers import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    router = ModelRouter([local("a"), local("b")], RoutingStrategy.ROUND_ROBIN, redis_url=dead)
+    try:
+        assert await names(router, 3) == ["a", "b", "a"]
+    finally:
+        await router.aclose()

@@ -155,3 +155,17 @@ async def test_run_tool_loop_with_the_router_as_model() -> None:
     result = await run_tool_loop(router.tool_loop_model(), registry(), context)
     assert result.content == "get_time returned: 12:00 in UTC"
     assert result.steps == 2
+
+
+async def test_a_failure_after_the_first_token_ends_the_stream_with_an_error_event(
+    fake_llm: FakeLLM,
+) -> None:
+    fake_llm.script("gpt", Reply(events=transcript("openai/text.sse"), cut_after=4))
+    router = ModelRouter(
+        [ModelSpec("gpt", "openai", endpoint=fake_llm.base_url + "/v1", supports_tools=True)]
+    )
+    response = await post(chat_app(router), "hi")
+    await router.aclose()
+    assert response.status_code == 200
+    assert sse_data(response.text).startswith("Hello there!")
+    assert "event: error" in response.text and '"type":"server_error"' in response.text

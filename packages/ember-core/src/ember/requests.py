@@ -104,6 +104,8 @@ class Request:
             self._state = self.scope.setdefault("state", SimpleNamespace())
             if isinstance(self._state, dict):  # a server may hand a dict: wrap it
                 self._state = SimpleNamespace(**self._state)
+                # ...and keep the wrapper, so middleware sees what handlers set.
+                self.scope["state"] = self._state
         return self._state
 
     async def body(self) -> bytes:
@@ -178,7 +180,8 @@ def _content_length(raw_headers: list[tuple[bytes, bytes]]) -> int | None:
     # Read straight from the scope: building ``Request.headers`` for this one
     # header is a noticeable share of a small JSON request's cost.
     for name, value in raw_headers:
-        if name.lower() == b"content-length":
+        # Servers send lower-case names; the length test spares a lower() per header.
+        if len(name) == 14 and name.lower() == b"content-length":
             return int(value) if value.isdigit() else None
     return None
 

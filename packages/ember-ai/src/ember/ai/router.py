@@ -258,6 +258,7 @@ class ModelRouter:
         self._client: httpx.AsyncClient | None = None
         self._redis_url = redis_url
         self._redis: Any = None
+        self._redis_warned = -60.0
         digest = hashlib.sha256("\0".join(names).encode()).hexdigest()[:16]
         self._rr_key = f"{redis_prefix}:rr:{digest}"
 
@@ -349,7 +350,12 @@ class ModelRouter:
                     self._redis = aioredis.from_url(self._redis_url)
                 return int(await self._redis.incr(self._rr_key)) - 1
             except Exception as exc:  # Redis down: rotate locally rather than fail
-                logger.warning("round robin falls back to this process: %s", type(exc).__name__)
+                now = time.monotonic()
+                if now - self._redis_warned > 60:  # once a minute, not once a request
+                    self._redis_warned = now
+                    logger.warning(
+                        "round robin rotates per process, Redis failed: %s", type(exc).__name__
+                    )
         return next(self._turns)
 
     def _skip_reason(self, spec: ModelSpec, prompt_tokens: int, tools: bool) -> str | None:
@@ -589,12 +595,17 @@ class ModelRouter:
         failed = [a for a in route.attempts if a.failure is not None]
         classes = sorted({a.failure.value for a in failed if a.failure is not None})
         detail = ", ".join(f"{a.model} ({a.failure})" for a in failed)
+        headers = route.headers()
+        # When the failed models all rest, say when the first one is back.
+        ends = [self.cooling_until(a.model) for a in failed]
+        if ends and all(ends):
+            headers["retry-after"] = str(max(1, round(min(ends) - time.monotonic() + 0.5)))
         return HTTPError(
             503,
             f"Every candidate model failed ({', '.join(classes)}): {detail}.",
             type="server_error",
             code="all_models_failed",
-            headers=route.headers(),
+            headers=headers,
         )
 
     def _error_for(self, error: ProviderError, route: Route) -> HTTPError:
@@ -844,6 +855,9 @@ class RoutedStream:
                     if error.failure not in router.fallback_on:
                         raise router._error_for(error, call.route) from None
                     continue
+                except BaseException:  # cancelled while waiting: free the upstream too
+                    await asyncio.shield(_close(upstream))
+                    raise
                 took = time.perf_counter() - began
                 call.upstream_seconds += took
                 router.record_latency(spec.name, took, first_token=True)

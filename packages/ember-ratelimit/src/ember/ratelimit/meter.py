@@ -28,7 +28,6 @@ class Meter:
         "_kind",
         "_partial",
         "completion_tokens",
-        "disconnected",
         "finished",
         "status",
         "usage",
@@ -37,7 +36,6 @@ class Meter:
     def __init__(self) -> None:
         self.status: int | None = None
         self.finished = False
-        self.disconnected = False
         self.completion_tokens = 0
         self.usage: dict[str, int] = {}
         self._kind = ""  # "sse", "json" or "" (not read)

@@ -11,8 +11,9 @@ For each HTTP request the middleware, before the app runs:
    the route's ``max_prompt_tokens``), or lets the request through.
 
 When the response ends -- completed or abandoned by the client -- the
-reservation is settled against the real usage (see ``meter``). Every response
-gets ``x-ratelimit-*-tokens`` headers. The body streams through untouched.
+reservation is settled against the real usage (see ``meter``). Every admitted
+response, and every 429, carries ``x-ratelimit-*-tokens`` headers. The body
+streams through untouched.
 """
 
 from __future__ import annotations
@@ -253,13 +254,9 @@ class RateLimitMiddleware:
         prompt: int,
         lease: str,
     ) -> None:
+        # A client that leaves mid-stream stops the sending; what was sent by
+        # then is what the meter counted, so a disconnect needs no special case.
         meter = Meter()
-
-        async def metered_receive() -> Message:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                meter.disconnected = True
-            return message
 
         async def metered_send(message: Message) -> None:
             kind = message["type"]
@@ -272,7 +269,7 @@ class RateLimitMiddleware:
             await send(message)
 
         try:
-            await app(scope, metered_receive, metered_send)
+            await app(scope, receive, metered_send)
         finally:
             used = _used(meter, scope.get("state"), prompt)
             # Nothing reserved and nothing owed: no settlement, no round trip.
