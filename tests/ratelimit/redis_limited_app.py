@@ -2,7 +2,7 @@
 
 Configured by environment: RATELIMIT_REDIS_URL, RATELIMIT_PREFIX,
 RATELIMIT_CAPACITY (tokens, no refill), RATELIMIT_USED (tokens each request
-reports having used).
+reports having used), RATELIMIT_LEASE_SECONDS.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ app.add_middleware(
             os.environ["RATELIMIT_REDIS_URL"],
             prefix=os.environ["RATELIMIT_PREFIX"],
             timeout=5.0,
+            lease_seconds=float(os.environ.get("RATELIMIT_LEASE_SECONDS", "300")),
         ),
     )
 )
@@ -70,3 +71,11 @@ async def stream(request: Request) -> TokenStreamResponse:
             yield "hello "
 
     return TokenStreamResponse(tokens())
+
+
+@app.post("/slow")
+async def slow(request: Request) -> dict[str, Any]:
+    """Holds its reservation for a long time: long enough to kill the process."""
+    await request.json()
+    await asyncio.sleep(60)
+    return {}

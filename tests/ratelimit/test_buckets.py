@@ -212,3 +212,38 @@ def test_idle_per_client_buckets_are_dropped_once_full_again() -> None:
     for i in range(2000):  # enough reservations to pass a sweep
         backend.reserve_now([BUDGET], 0, [], f"n{i}")
     assert backend.tracked() == 1  # only the global bucket is left
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=2, allow_nan=False),
+            st.integers(min_value=1, max_value=40),
+            st.sets(st.sampled_from(["a", "b", "c"]), min_size=1),
+        ),
+        min_size=1,
+        max_size=50,
+    )
+)
+def test_a_refused_reservation_changes_no_budget(
+    plan: list[tuple[float, int, set[str]]],
+) -> None:
+    clock = FakeClock()
+    backend = MemoryBackend(clock=clock)
+    sizes = {
+        "a": Budget("a", 50, 5, "a"),
+        "b": Budget("b", 80, 1, "b"),
+        "c": Budget("c", 30, 0, "c"),
+    }
+    for i, (pause, cost, names) in enumerate(plan):
+        clock.now += pause
+        budgets = [sizes[n] for n in sorted(names)]
+        before = {n: backend.level(b) for n, b in sizes.items()}
+        verdict = backend.reserve_now(budgets, cost, [], f"l{i}")
+        after = {n: backend.level(b) for n, b in sizes.items()}
+        for name in sizes:
+            taken = before[name] - after[name]
+            expected = cost if verdict.admitted and name in names else 0
+            assert abs(taken - expected) < 1e-9
+        assert verdict.admitted == all(before[n] >= cost for n in names)

@@ -341,3 +341,44 @@ async def test_a_function_of_the_scope_can_be_the_client_key() -> None:
 def test_an_unknown_key_spec_is_refused() -> None:
     with pytest.raises(ValueError, match="key must be"):
         RateLimitMiddleware(key="cookie")
+
+
+async def _reads_before_handler(content_type: bytes) -> int:
+    """How many body messages the limiter read before the handler started."""
+    app, _ = limited_app(global_bucket=GlobalTokenBucket(capacity=10_000, refill_rate=0))
+    reads = 0
+    at_start: list[int] = []
+
+    @app.post("/upload")
+    async def upload(request: Request) -> dict[str, bool]:
+        at_start.append(reads)
+        await request.body()
+        return {"ok": True}
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b'{"messages": []}', "more_body": False}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/upload", "query_string": b"",
+        "headers": [(b"content-type", content_type)], "client": ("127.0.0.1", 1),
+    }  # fmt: skip
+    await app.startup()
+    await app(scope, receive, send)
+    await app.shutdown()
+    assert sent[0]["status"] == 200
+    return at_start[0]
+
+
+async def test_a_json_body_is_read_ahead_to_be_estimated() -> None:
+    assert await _reads_before_handler(b"application/json") == 1
+
+
+async def test_a_body_that_is_not_json_is_left_to_stream() -> None:
+    assert await _reads_before_handler(b"application/octet-stream") == 0

@@ -157,6 +157,8 @@ class Ember:
 
         async def endpoint(request: Request) -> Response:
             result = await call(request)
+            if type(result) is dict:  # the most common return, spared to_response's checks
+                return JSONResponse(result)
             return result if isinstance(result, Response) else to_response(result)
 
         route.endpoint = _plugins.wrap_endpoint(self.plugin_manager, self, route, endpoint)

@@ -57,8 +57,12 @@ class Response:
         )
         if content_length is not None and "content-length" not in headers:
             raw.append((b"content-length", b"%d" % content_length))
-        if self.media_type is not None and "content-type" not in headers:
-            raw.append((b"content-type", _content_type(self.media_type, self.charset)))
+        media_type = self.media_type
+        if media_type is not None and "content-type" not in headers:
+            content_type = _CONTENT_TYPES.get((media_type, self.charset))
+            if content_type is None:
+                content_type = _content_type(media_type, self.charset)
+            raw.append((b"content-type", content_type))
         return raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -100,15 +104,12 @@ _CONTENT_TYPES: dict[tuple[str, str], bytes] = {}
 
 
 def _content_type(media_type: str, charset: str) -> bytes:
-    key = (media_type, charset)
-    value = _CONTENT_TYPES.get(key)
-    if value is None:
-        text = media_type
-        if text.startswith("text/") and "charset=" not in text:
-            text += f"; charset={charset}"
-        value = text.encode("latin-1")
-        if len(_CONTENT_TYPES) < 64:
-            _CONTENT_TYPES[key] = value
+    text = media_type
+    if text.startswith("text/") and "charset=" not in text:
+        text += f"; charset={charset}"
+    value = text.encode("latin-1")
+    if len(_CONTENT_TYPES) < 64:
+        _CONTENT_TYPES[media_type, charset] = value
     return value
 
 

@@ -146,24 +146,33 @@ class Router:
                 route = by_method.get("GET")
             if route is not None:
                 return route, {}
-        allowed: set[str] = set(by_method) if by_method else set()
         for route in self._dynamic:
             params = route.match(path)
-            if params is None:
-                continue
-            if method in route.methods or (method == "HEAD" and "GET" in route.methods):
+            if params is not None and (
+                method in route.methods or (method == "HEAD" and "GET" in route.methods)
+            ):
                 return route, params
-            allowed |= route.methods
+        raise self._refusal(method, path)
+
+    def _refusal(self, method: str, path: str) -> HTTPError:
+        """404, or 405 with ``Allow`` when the path exists for other methods.
+
+        Kept off ``resolve``'s path: only a request that matched nothing pays for it.
+        """
+        allowed = set(self._static.get(path, ()))
+        for route in self._dynamic:
+            if route.match(path) is not None:
+                allowed |= route.methods
         if allowed:
             if "GET" in allowed:
                 allowed.add("HEAD")
             allow = ", ".join(sorted(allowed))
-            raise HTTPError(
+            return HTTPError(
                 405,
                 f"Method {method} is not allowed for {path}; allowed: {allow}.",
                 headers={"allow": allow},
             )
-        raise HTTPError(404, f"Unknown request URL: {method} {path}.")
+        return HTTPError(404, f"Unknown request URL: {method} {path}.")
 
 
 __all__ = ["CONVERTERS", "Converter", "Endpoint", "Route", "Router", "compile_path"]

@@ -35,8 +35,8 @@ def go_duration(seconds: float) -> str:
 
 def token_headers(limit: float, remaining: float, reset: float) -> list[tuple[bytes, bytes]]:
     headers = [
-        (b"x-ratelimit-limit-tokens", str(int(limit)).encode()),
-        (b"x-ratelimit-remaining-tokens", str(max(0, math.floor(remaining))).encode()),
+        (b"x-ratelimit-limit-tokens", b"%d" % limit),
+        (b"x-ratelimit-remaining-tokens", b"%d" % max(0, math.floor(remaining))),
     ]
     if reset != math.inf:  # a budget that never refills has no reset time
         headers.append((b"x-ratelimit-reset-tokens", go_duration(reset).encode()))

@@ -263,7 +263,7 @@ class RateLimitMiddleware:
             if kind == "http.response.start":
                 raw = [*message.get("headers", ()), *extra]
                 meter.start(message["status"], raw)
-                message = {**message, "headers": raw}
+                message["headers"] = raw
             elif kind == "http.response.body":
                 meter.feed(message.get("body", b""), message.get("more_body", False))
             await send(message)
@@ -338,15 +338,18 @@ def _route_limits(scope: Scope) -> tuple[Any, TokenLimits | None]:
 
 
 async def _read_json(scope: Scope, receive: Receive, route: Any) -> tuple[Any, Receive]:
-    """Read the body to estimate it, and a ``receive`` that replays it to the app.
+    """Read a JSON body to estimate it, and a ``receive`` that replays it to the app.
 
-    A body over the route's size limit is not read here (the app answers 413).
+    A body over the route's size limit is not read here (the app answers 413),
+    nor is one whose content type is not JSON.
     """
     holder = route if route is not None else scope.get("app")
     limit = int(getattr(holder, "max_body_size", 1 << 20))
     for name, value in scope.get("headers", ()):
         if name == b"content-length" and value.isdigit() and int(value) > limit:
             return None, receive
+        if name == b"content-type" and b"json" not in value:
+            return None, receive  # an upload, a form: not a model request, left to stream
     messages: list[Message] = []
     chunks: list[bytes] = []
     size = 0
@@ -382,7 +385,7 @@ def _state(scope: Scope) -> SimpleNamespace:
     ``request.state.ember_usage`` reach this middleware.
     """
     state = scope.get("state")
-    if not isinstance(state, SimpleNamespace):
+    if type(state) is not SimpleNamespace:
         state = SimpleNamespace(**(state or {}))
         scope["state"] = state
     return state

@@ -18,7 +18,7 @@ import asyncio
 import collections
 import contextlib
 import ssl
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 
@@ -105,8 +105,8 @@ class _Protocol(asyncio.Protocol):
         self.buffer = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
