@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -162,3 +163,16 @@ def test_a_stream_passes_through_middleware_unbuffered() -> None:
         assert not release.is_set()
         release.set()
         assert [e.data for e in events] == ["last"]
+
+
+def test_app_lists_the_middleware_added_in_order() -> None:
+    def first(app: Any) -> Any:
+        return app
+
+    def second(app: Any) -> Any:
+        return app
+
+    app = Ember(load_entry_points=False)
+    app.add_middleware(first)
+    app.add_middleware(second)
+    assert app.middleware == (first, second)

@@ -15,6 +15,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from time import perf_counter
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -207,6 +208,11 @@ class Ember:
             raise RuntimeError("cannot add middleware after the app has started")
         self._user_middleware.append(check_middleware(middleware, kwargs))
 
+    @property
+    def middleware(self) -> tuple[Any, ...]:
+        """The middleware added with ``add_middleware``, in the order added."""
+        return tuple(entry.target for entry in self._user_middleware)
+
     def on_startup(self, handler: F) -> F:
         """Register a (sync or async) function to run at start-up."""
         self._startup.append(handler)
@@ -259,6 +265,9 @@ class Ember:
         scope["app"] = self
         kind = scope["type"]
         if kind == "http":
+            # When Ember first saw the request: plugins report their own overhead
+            # (queue and lock waits included) from here.
+            scope["ember.received_at"] = perf_counter()
             await (self._asgi or self._build_stack())(scope, receive, send)
         elif kind == "lifespan":
             await run_lifespan(self.startup, self.shutdown, receive, send)

@@ -139,7 +139,7 @@ class _Gateway:
         return JSONResponse({"object": "list", "data": data})
 
     async def chat_completions(self, request: Request) -> Response:
-        started = time.perf_counter()
+        started = request.scope.get("ember.received_at") or time.perf_counter()
         body = _validate(await request.json())
         name = body.get("model") or ""
         model = None if name in AUTO_MODELS else name

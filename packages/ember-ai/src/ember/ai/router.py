@@ -498,7 +498,7 @@ class ModelRouter:
             _cap(request, max_tokens),
             params,
         )
-        call = _Call(self, chat, request, started_at or time.perf_counter(), streaming=True)
+        call = _Call(self, chat, request, started_at or _received_at(request), streaming=True)
         routed = RoutedStream(call)
         await routed._start(self._first(model, request), fallback)
         return routed
@@ -524,7 +524,7 @@ class ModelRouter:
             _cap(request, max_tokens),
             params,
         )
-        call = _Call(self, chat, request, started_at or time.perf_counter(), streaming=False)
+        call = _Call(self, chat, request, started_at or _received_at(request), streaming=False)
         return await call.complete(self._first(model, request), fallback)
 
     def stream_tool_loop(
@@ -663,6 +663,13 @@ def _route_tools(request: Any) -> list[dict[str, Any]] | None:
         specs: list[dict[str, Any]] = registry.to_openai_specs()
         return specs
     return None
+
+
+def _received_at(request: Any) -> float:
+    """When Ember received ``request``, so overhead includes queue and lock waits."""
+    scope = getattr(request, "scope", None)
+    received = scope.get("ember.received_at") if isinstance(scope, dict) else None
+    return float(received) if received else time.perf_counter()
 
 
 def _cap(request: Any, max_tokens: int | None) -> int | None:

@@ -67,8 +67,7 @@ def ember_wrap_endpoint(app: Ember, route: Route, endpoint: Endpoint) -> Endpoin
 
 
 def _user_limiters(app: Ember) -> list[RateLimitMiddleware]:
-    entries = getattr(app, "_user_middleware", [])
-    return [e.target for e in entries if isinstance(e.target, RateLimitMiddleware)]
+    return [m for m in app.middleware if isinstance(m, RateLimitMiddleware)]
 
 
 @hookimpl
