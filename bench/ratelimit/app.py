@@ -2,9 +2,11 @@
 
 ``none``: no middleware; ``passthrough``: one empty ASGI middleware (the
 floor); ``memory``: RateLimitMiddleware on the in-memory backend; ``redis``:
-on Redis at ``RATELIMIT_BENCH_REDIS``. The budget is far
+on Redis at ``RATELIMIT_BENCH_REDIS``; ``memory-busy`` (in-process bench
+only): the in-memory backend with a bucket that is never full. The budget is far
 larger than the load, so every request is admitted and the cost measured is
-the limiter's own.
+the limiter's own. ``make_app(mode)`` builds one variant (``inprocess.py``
+builds all four in one process).
 """
 
 from __future__ import annotations
@@ -14,52 +16,61 @@ from typing import Any
 
 from ember import Ember, GlobalTokenBucket, RateLimitMiddleware, Request
 
-MODE = os.environ.get("RATELIMIT_BENCH_MODE", "none")
 
-app = Ember()
+def make_app(mode: str, redis_url: str = "") -> Ember:
+    app = Ember()
+    if mode == "passthrough":  # the floor: one empty ASGI layer
 
-if MODE == "passthrough":  # the floor: one empty ASGI layer
+        def passthrough(inner: Any) -> Any:
+            async def layer(scope: Any, receive: Any, send: Any) -> None:
+                await inner(scope, receive, send)
 
-    def passthrough(inner: Any) -> Any:
-        async def layer(scope: Any, receive: Any, send: Any) -> None:
-            await inner(scope, receive, send)
+            return layer
 
-        return layer
+        app.add_middleware(passthrough)
+    elif mode != "none":
+        backend: Any = None
+        bucket = GlobalTokenBucket(capacity=1e12, refill_rate=1e10)
+        if mode == "redis":
+            from ember.ratelimit.backends.redis import RedisBackend
 
-    app.add_middleware(passthrough)
-elif MODE != "none":
-    backend: Any = None
-    if MODE == "redis":
-        from ember.ratelimit.backends.redis import RedisBackend
+            backend = RedisBackend(redis_url, prefix=f"bench:{os.getpid()}:", timeout=2.0)
+        elif mode == "memory-busy":
+            # A bucket that is never full (one long reservation, a slow refill):
+            # no request takes the full bucket's shortcut.
+            from ember.ratelimit.backends.memory import MemoryBackend
+            from ember.ratelimit.buckets import Budget
 
-        backend = RedisBackend(
-            os.environ["RATELIMIT_BENCH_REDIS"], prefix=f"bench:{os.getpid()}:", timeout=2.0
-        )
-    app.add_middleware(
-        RateLimitMiddleware(
-            global_bucket=GlobalTokenBucket(capacity=1e12, refill_rate=1e10), backend=backend
-        )
-    )
+            bucket = GlobalTokenBucket(capacity=1e12, refill_rate=1.0)
+            backend = MemoryBackend(lease_seconds=86_400)
+            budget = Budget("global", bucket.capacity, bucket.refill_rate, "global")
+            backend.reserve_now([budget], 1_000_000_000, [], "busy")
+        app.add_middleware(RateLimitMiddleware(global_bucket=bucket, backend=backend))
+
+    @app.get("/json")
+    async def json_endpoint() -> dict[str, str]:
+        return {"message": "Hello, world!"}
+
+    @app.post("/v1/chat/completions")
+    async def completions(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        return {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "model": body.get("model", "bench"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Hi."},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22},
+        }
+
+    return app
 
 
-@app.get("/json")
-async def json_endpoint() -> dict[str, str]:
-    return {"message": "Hello, world!"}
-
-
-@app.post("/v1/chat/completions")
-async def completions(request: Request) -> dict[str, Any]:
-    body = await request.json()
-    return {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "model": body.get("model", "bench"),
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "Hi."},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22},
-    }
+app = make_app(
+    os.environ.get("RATELIMIT_BENCH_MODE", "none"), os.environ.get("RATELIMIT_BENCH_REDIS", "")
+)

@@ -266,3 +266,84 @@ async def test_through_the_middleware_the_used_tokens_are_what_redis_keeps(
             1000 - HELLO_PROMPT_TOKENS - 100
         )
         assert await backend.level(Budget("global", 1000, 0, "global")) == 1000 - 15
+
+
+async def test_a_request_that_reserves_nothing_is_answered_from_a_recent_admission(
+    redis_url: str, prefix: str
+) -> None:
+    backend = RedisBackend(redis_url, prefix=prefix, view_seconds=60)
+    app = make_app()
+    app.add_middleware(
+        RateLimitMiddleware(
+            global_bucket=GlobalTokenBucket(capacity=1000, refill_rate=0), backend=backend
+        )
+    )
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    stats = redis.Redis.from_url(redis_url)
+    async with client_for(app) as client:
+        first = await client.get("/health")  # asks Redis: nothing seen yet
+        before = _commandstats(stats)
+        later = [await client.get("/health") for _ in range(10)]
+        after = _commandstats(stats)
+    stats.close()
+    changed = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    assert {k: n for k, n in changed.items() if k not in IN_SCRIPT and k != "info"} == {}
+    for response in [first, *later]:
+        assert response.status_code == 200
+        assert response.headers["x-ratelimit-limit-tokens"] == "1000"
+        assert response.headers["x-ratelimit-remaining-tokens"] == "1000"
+
+
+async def test_an_overdraw_settled_here_is_seen_at_once_by_requests_that_reserve_nothing(
+    redis_url: str, prefix: str
+) -> None:
+    backend = RedisBackend(redis_url, prefix=prefix, view_seconds=60)
+    app = make_app()
+    app.add_middleware(
+        RateLimitMiddleware(
+            global_bucket=GlobalTokenBucket(capacity=100, refill_rate=0),
+            estimate_from_body=False,
+            backend=backend,
+        )
+    )
+
+    @app.post("/chat")
+    async def chat(request: Request) -> dict[str, Any]:
+        await request.json()
+        return {"usage": {"prompt_tokens": 100, "completion_tokens": 50}}
+
+    async with client_for(app) as client:
+        assert (await client.post("/chat", json=chat_body())).status_code == 200
+        refused = await client.post("/chat", json=chat_body())
+    assert refused.status_code == 429
+    assert refused.headers["x-ratelimit-remaining-tokens"] == "0"
+
+
+async def test_with_no_view_every_request_asks_redis(redis_url: str, prefix: str) -> None:
+    backend = RedisBackend(redis_url, prefix=prefix, view_seconds=0)
+    verdict = await backend.reserve([STILL], 0, [], "")
+    try:
+        assert verdict.admitted
+        assert backend.peek([STILL]) is None
+    finally:
+        await backend.aclose()
+
+
+async def test_a_view_is_refilled_to_now_and_expires(redis_url: str, prefix: str) -> None:
+    backend = RedisBackend(redis_url, prefix=prefix, view_seconds=1.0)
+    refilling = Budget("refilling", 1000, 100, "refilling")
+    try:
+        await backend.reserve([refilling], 500, [], "a")
+        await asyncio.sleep(0.2)
+        seen = backend.peek([refilling])
+        assert seen is not None and seen.admitted
+        assert 500 + 100 * 0.2 <= seen.remaining <= 500 + 100 * 1.0
+        assert abs(seen.reset - (1000 - seen.remaining) / 100) < 0.01
+        await asyncio.sleep(1.0)
+        assert backend.peek([refilling]) is None  # too old: Redis is asked again
+    finally:
+        await backend.aclose()

@@ -10,37 +10,66 @@ fit -- no retry hint, since waiting cannot help.
 
 from __future__ import annotations
 
+import functools
 import math
 
 from ember.errors import HTTPError
 
+Headers = tuple[tuple[bytes, bytes], ...]
+
 
 def go_duration(seconds: float) -> str:
     """Format like Go's ``time.Duration.String()``, to the millisecond."""
-    milliseconds = max(0, round(seconds * 1000))
-    if milliseconds == 0:
-        return "0s"
+    return _go_duration_ms(max(0, round(seconds * 1000)))
+
+
+def _go_duration_ms(milliseconds: int) -> str:
     if milliseconds < 1000:
-        return f"{milliseconds}ms"
+        return f"{milliseconds}ms" if milliseconds else "0s"
     hours, rest = divmod(milliseconds, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     whole, fraction = divmod(rest, 1000)
-    secs = f"{whole}.{fraction:03d}".rstrip("0").rstrip(".") + "s"
     if hours:
-        return f"{hours}h{minutes}m{secs}"
+        return f"{hours}h{minutes}m{whole}{_FRACTIONS[fraction]}s"
     if minutes:
-        return f"{minutes}m{secs}"
-    return secs
+        return f"{minutes}m{whole}{_FRACTIONS[fraction]}s"
+    return f"{whole}{_FRACTIONS[fraction]}s"
 
 
-def token_headers(limit: float, remaining: float, reset: float) -> list[tuple[bytes, bytes]]:
-    headers = [
-        (b"x-ratelimit-limit-tokens", b"%d" % limit),
-        (b"x-ratelimit-remaining-tokens", b"%d" % max(0, math.floor(remaining))),
-    ]
-    if reset != math.inf:  # a budget that never refills has no reset time
-        headers.append((b"x-ratelimit-reset-tokens", go_duration(reset).encode()))
+# Milliseconds as Go writes them after the seconds: "", ".5", ".25", ".125", ...
+_FRACTIONS = tuple(f".{n:03d}".rstrip("0").rstrip(".") for n in range(1000))
+
+
+def token_headers(limit: float, remaining: float, reset: float) -> Headers:
+    # The headers say whole tokens and milliseconds, so consecutive requests
+    # often say the same thing (a full bucket always does): the last answer is kept.
+    global _last
+    whole = math.floor(remaining) if remaining > 0 else 0
+    reset_ms = -1 if reset == math.inf else max(0, round(reset * 1000))
+    said = (limit, whole, reset_ms)
+    last = _last
+    if last[0] == said:
+        return last[1]
+    if reset_ms < 0:  # a budget that never refills has no reset time
+        headers: Headers = (_limit_header(limit), (_REMAINING, b"%d" % whole))
+    else:
+        headers = (
+            _limit_header(limit),
+            (_REMAINING, b"%d" % whole),
+            (_RESET, _go_duration_ms(reset_ms).encode()),
+        )
+    _last = (said, headers)  # one assignment: safe for threads
     return headers
+
+
+_REMAINING = b"x-ratelimit-remaining-tokens"
+_RESET = b"x-ratelimit-reset-tokens"
+_last: tuple[tuple[float, int, int], Headers] = ((-1.0, 0, 0), ())
+
+
+@functools.lru_cache(maxsize=256)
+def _limit_header(limit: float) -> tuple[bytes, bytes]:
+    return (b"x-ratelimit-limit-tokens", b"%d" % limit)
 
 
 def retry_headers(seconds: float) -> dict[str, str]:

@@ -24,6 +24,7 @@ class Meter:
     """Watches one response: status, kind, usage and streamed tokens."""
 
     __slots__ = (
+        "_headers",
         "_json",
         "_kind",
         "_partial",
@@ -38,34 +39,54 @@ class Meter:
         self.finished = False
         self.completion_tokens = 0
         self.usage: dict[str, int] = {}
-        self._kind = ""  # "sse", "json" or "" (not read)
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._kind: str | None = None  # "sse", "json", "" (not read); None: not looked yet
         self._partial = b""
         self._json: list[bytes] | None = None
 
     def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.status = status
-        for name, value in headers:
-            if name.lower() == b"content-type":
+        self._headers = headers  # the content type is looked at only if the body may matter
+
+    def _look(self) -> str:
+        for name, value in self._headers:
+            if len(name) == 12 and name.lower() == b"content-type":
                 if value.startswith(b"text/event-stream"):
-                    self._kind = "sse"
-                elif b"json" in value:
-                    self._kind = "json"
+                    return "sse"
+                if b"json" in value:
                     self._json = []
+                    return "json"
                 break
+        return ""
 
     def feed(self, chunk: bytes, more: bool) -> None:
-        if self._kind == "sse":
-            self._feed_sse(chunk)
-        elif self._kind == "json" and self._json is not None:
+        kind = self._kind
+        if kind is None:
+            if not more and tells_nothing(chunk):
+                # The whole body at once, and nothing in it a meter reads (the
+                # usual small JSON answer): its type need not even be looked at.
+                self.finished = True
+                return
+            kind = self._kind = self._look()
+        if kind == "json" and self._json is not None:
+            if not more and not self._json:  # the usual JSON response: one chunk
+                self.finished = True
+                if len(chunk) <= _MAX_JSON_BYTES:
+                    self._read_json(chunk)
+                return
             self._json.append(chunk)
             if sum(map(len, self._json)) > _MAX_JSON_BYTES:
                 self._json = None
+        elif kind == "sse":
+            self._feed_sse(chunk)
         if not more:
             self.finished = True
-            if self._kind == "json" and self._json is not None:
+            if kind == "json" and self._json is not None:
                 self._read_json(b"".join(self._json))
 
     def _read_json(self, body: bytes) -> None:
+        if b'"usage"' not in body and b"\\u" not in body:
+            return  # no usage object: nothing to parse for
         try:
             value = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -110,6 +131,12 @@ class Meter:
                 self.usage[field] = value
 
 
+def tells_nothing(body: bytes) -> bool:
+    """Whether a meter can learn nothing from this body: no ``usage`` key (which
+    could only hide behind a ``\\u`` escape) and no SSE ``data:`` line."""
+    return b'"usage"' not in body and b"\\u" not in body and b"data:" not in body
+
+
 def _event_text(event: dict[str, Any]) -> str:
     """The generated text in one streamed event, OpenAI or Anthropic."""
     parts: list[str] = []
@@ -137,4 +164,4 @@ def _event_text(event: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-__all__ = ["Meter"]
+__all__ = ["Meter", "tells_nothing"]

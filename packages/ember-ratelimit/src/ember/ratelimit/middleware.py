@@ -19,6 +19,7 @@ streams through untouched.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -44,7 +45,7 @@ from .estimate import (
 )
 from .keys import key_function
 from .limits import TokenLimits
-from .meter import Meter
+from .meter import Meter, tells_nothing
 
 logger = logging.getLogger("ember.ratelimit")
 
@@ -53,6 +54,7 @@ logger = logging.getLogger("ember.ratelimit")
 ADMITTED = "ember.ratelimit"
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_NO_SLOTS: list[Slot] = []  # shared, never changed
 
 # Lease ids: unique across processes and machines (random prefix), cheap per request.
 _LEASE_PREFIX = os.urandom(8).hex() + "-"
@@ -113,10 +115,11 @@ class RateLimitMiddleware:
         if default_completion_tokens < 0:
             raise ValueError("default_completion_tokens must not be negative")
         self.global_bucket = global_bucket
-        self._global = (
-            Budget("global", global_bucket.capacity, global_bucket.refill_rate, "global")
+        # Built once: every request draws on the same global budget.
+        self._globals = (
+            [Budget("global", global_bucket.capacity, global_bucket.refill_rate, "global")]
             if global_bucket is not None
-            else None
+            else []
         )
         self.key_bucket = key_bucket
         self.estimate_from_body = estimate_from_body
@@ -130,6 +133,7 @@ class RateLimitMiddleware:
         # declare token_limits without adding this middleware.
         self.routes_only = False
         self._last_outage_log = 0.0
+        self._reported: tuple[Verdict | None, _headers.Headers] = (None, ())
 
     def __repr__(self) -> str:
         return (
@@ -138,81 +142,118 @@ class RateLimitMiddleware:
         )
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
-        async def limited(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or ADMITTED in scope:
-                await app(scope, receive, send)
-                return
-            await self._admit(app, scope, receive, send)
-
-        return limited
+        # Decided once, when the app starts. The in-memory backend never waits,
+        # so it is called directly, not through a coroutine; a backend that can
+        # answer a request reserving nothing from what it already knows
+        # (``peek``) is asked that first.
+        memory = self.backend if type(self.backend) is MemoryBackend else None
+        peek: Callable[[Sequence[Budget]], Verdict | None] | None = getattr(
+            self.backend, "peek", None
+        )
+        # A partial, not a closure calling a method: one coroutine per request, not two.
+        return functools.partial(self._admit, app, memory, peek)
 
     # ------------------------------------------------------------ admission
 
-    async def _admit(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        route, limits = _route_limits(scope)
-        if self.routes_only and limits is None:
+    async def _admit(
+        self,
+        app: ASGIApp,
+        memory: MemoryBackend | None,
+        peek: Callable[[Sequence[Budget]], Verdict | None] | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        if scope["type"] != "http" or ADMITTED in scope:
             await app(scope, receive, send)
             return
-        payload: Any = None
-        if scope["method"] in _BODY_METHODS and (self.estimate_from_body or limits is not None):
-            payload, receive = await _read_json(scope, receive, route)
-
-        # The estimate also prices a streamed reply's prompt at settlement.
-        prompt = estimate_prompt_tokens(payload) if payload is not None else 0
+        route, limits = _route_limits(scope)
         state = _state(scope)
-        completion = self._completion(payload, limits, state)
-        if limits is not None and limits.max_prompt_tokens and prompt > limits.max_prompt_tokens:
-            refusal = _headers.prompt_too_long(limits.max_prompt_tokens, prompt)
-            if not self._shadow_pass(scope, refusal):
-                await error_response(refusal)(scope, receive, send)
+        prompt = completion = 0
+        route_tpm = None
+        if limits is None:
+            if self.routes_only:
+                await app(scope, receive, send)
                 return
+            if self.estimate_from_body and scope["method"] in _BODY_METHODS:
+                payload, receive = await _read_json(scope, receive, route)
+                # The estimate also prices a streamed reply's prompt at settlement.
+                if payload is not None:
+                    prompt = estimate_prompt_tokens(payload)
+                    completion = self._completion(payload, None, state)
+        else:
+            payload = None
+            if scope["method"] in _BODY_METHODS:
+                payload, receive = await _read_json(scope, receive, route)
+                if payload is not None:
+                    prompt = estimate_prompt_tokens(payload)
+            completion = self._completion(payload, limits, state)
+            if limits.max_prompt_tokens and prompt > limits.max_prompt_tokens:
+                refusal = _headers.prompt_too_long(limits.max_prompt_tokens, prompt)
+                if not self._shadow_pass(scope, refusal):
+                    await error_response(refusal)(scope, receive, send)
+                    return
+            if route is not None:
+                route_tpm = limits.tokens_per_minute
 
-        route_tpm = limits.tokens_per_minute if limits is not None and route is not None else None
-        keyed = self.key_bucket is not None or route_tpm or self.max_concurrent_per_key
-        client = self.key(scope) if keyed else ""
-        budgets: list[Budget] = []
-        if self._global is not None:
-            budgets.append(self._global)
-        if self.key_bucket is not None:
-            bucket = self.key_bucket
-            budgets.append(Budget(f"key:{client}", bucket.capacity, bucket.refill_rate, "per-key"))
-        if route_tpm:
-            budgets.append(
-                Budget(f"route:{route.path}:{client}", route_tpm, route_tpm / 60, route.path)
-            )
-        slots: list[Slot] = []
-        if self.max_concurrent_per_key:
-            slots.append(Slot(f"conc:{client}", self.max_concurrent_per_key))
+        slots: list[Slot] = _NO_SLOTS
+        if self.key_bucket is None and not route_tpm and not self.max_concurrent_per_key:
+            budgets = self._globals  # the usual case: nothing per client to look up
+        else:
+            client = self.key(scope)
+            budgets = [*self._globals]
+            if self.key_bucket is not None:
+                bucket = self.key_bucket
+                budgets.append(
+                    Budget(f"key:{client}", bucket.capacity, bucket.refill_rate, "per-key")
+                )
+            if route_tpm:
+                budgets.append(
+                    Budget(f"route:{route.path}:{client}", route_tpm, route_tpm / 60, route.path)
+                )
+            if self.max_concurrent_per_key:
+                slots = [Slot(f"conc:{client}", self.max_concurrent_per_key)]
 
         cost = (prompt if self.estimate_from_body else 0) + completion
-        for budget in budgets:
-            if cost > budget.capacity:
-                refusal = _headers.request_too_large(budget.label, budget.capacity, cost)
-                if self._shadow_pass(scope, refusal):
-                    scope[ADMITTED] = None
-                    await app(scope, receive, send)
-                else:
-                    await error_response(refusal)(scope, receive, send)
-                return
+        if cost:
+            for budget in budgets:
+                if cost > budget.capacity:
+                    refusal = _headers.request_too_large(budget.label, budget.capacity, cost)
+                    if self._shadow_pass(scope, refusal):
+                        scope[ADMITTED] = None
+                        await app(scope, receive, send)
+                    else:
+                        await error_response(refusal)(scope, receive, send)
+                    return
 
         if not budgets and not slots:
             scope[ADMITTED] = None
             await app(scope, receive, send)
             return
 
-        lease = f"{_LEASE_PREFIX}{next(_lease_numbers)}"
-        try:
-            verdict = await self.backend.reserve(budgets, cost, slots, lease)
-        except BackendUnavailable as exc:
-            self._log_outage(exc)
-            if self.fail_open:
-                scope[ADMITTED] = None
-                await app(scope, receive, send)
-            else:
-                await error_response(_headers.limiter_unavailable())(scope, receive, send)
-            return
+        # A request holding nothing needs no lease: nothing of it can be left behind.
+        lease = f"{_LEASE_PREFIX}{next(_lease_numbers)}" if cost or slots else ""
+        verdict = peek(budgets) if peek is not None and not cost and not slots else None
+        if verdict is None and memory is not None:
+            verdict = memory.reserve_now(budgets, cost, slots, lease)
+        elif verdict is None:
+            try:
+                verdict = await self.backend.reserve(budgets, cost, slots, lease)
+            except BackendUnavailable as exc:
+                self._log_outage(exc)
+                if self.fail_open:
+                    scope[ADMITTED] = None
+                    await app(scope, receive, send)
+                else:
+                    await error_response(_headers.limiter_unavailable())(scope, receive, send)
+                return
 
-        extra = _report(budgets, verdict)
+        reported = self._reported
+        if reported[0] is verdict:  # a full bucket's one answer: its headers are known
+            extra = reported[1]
+        else:
+            extra = _report(budgets, verdict)
+            self._reported = (verdict, extra)  # one assignment: safe for threads
         if not verdict.admitted:
             refusal = _refusal(budgets, slots, verdict, cost)
             if self._shadow_pass(scope, refusal):
@@ -225,7 +266,46 @@ class RateLimitMiddleware:
             return
 
         scope[ADMITTED] = lease
-        await self._run(app, scope, receive, send, extra, budgets, slots, cost, prompt, lease)
+        # The request runs. A client that leaves mid-stream stops the sending;
+        # what was sent by then is what the meter counted, so a disconnect
+        # needs no special case.
+        # The usual answer -- small JSON, all at once, with no usage in it --
+        # has nothing to meter: a meter is made only for a body that may tell.
+        meter: Meter | None = None
+        status: int | None = None
+        raw: list[tuple[bytes, bytes]] = []
+
+        async def metered_send(message: Message) -> None:
+            nonlocal meter, status, raw
+            kind = message["type"]
+            if kind == "http.response.body":
+                body = message.get("body", b"")
+                more = message.get("more_body", False)
+                if meter is None and (more or not tells_nothing(body)):
+                    meter = Meter()
+                    meter.start(status or 0, raw)
+                if meter is not None:
+                    meter.feed(body, more)
+            elif kind == "http.response.start":
+                raw = [*message.get("headers", ()), *extra]
+                status = message["status"]
+                message["headers"] = raw
+            await send(message)
+
+        try:
+            await app(scope, receive, metered_send)
+        finally:
+            usage = getattr(scope.get("state"), "ember_usage", None)
+            if meter is None and usage is None:  # the usual case, in short
+                used = prompt if status is not None and status < 400 else 0
+            else:
+                used = _used(meter, status, usage, prompt)
+            # Nothing reserved and nothing owed: no settlement, no round trip.
+            if cost or used or slots:
+                if memory is not None:
+                    memory.settle_now(budgets, cost, slots, lease, used)
+                else:  # a cancelled request must still settle
+                    await asyncio.shield(self._settle(budgets, cost, slots, lease, used))
 
     def _completion(self, payload: Any, limits: TokenLimits | None, state: Any) -> int:
         """The completion tokens to reserve; caps the request for a limited route."""
@@ -238,47 +318,6 @@ class RateLimitMiddleware:
         if requested is not None:
             return requested
         return self.default_completion_tokens if looks_like_model_request(payload) else 0
-
-    # ------------------------------------------------------------ the request runs
-
-    async def _run(
-        self,
-        app: ASGIApp,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        extra: list[tuple[bytes, bytes]],
-        budgets: list[Budget],
-        slots: list[Slot],
-        cost: int,
-        prompt: int,
-        lease: str,
-    ) -> None:
-        # A client that leaves mid-stream stops the sending; what was sent by
-        # then is what the meter counted, so a disconnect needs no special case.
-        meter = Meter()
-
-        async def metered_send(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.start":
-                raw = [*message.get("headers", ()), *extra]
-                meter.start(message["status"], raw)
-                message["headers"] = raw
-            elif kind == "http.response.body":
-                meter.feed(message.get("body", b""), message.get("more_body", False))
-            await send(message)
-
-        try:
-            await app(scope, receive, metered_send)
-        finally:
-            used = _used(meter, scope.get("state"), prompt)
-            # Nothing reserved and nothing owed: no settlement, no round trip.
-            if cost or used or slots:
-                settling = self._settle(budgets, cost, slots, lease, used)
-                if isinstance(self.backend, MemoryBackend):
-                    await settling
-                else:  # a cancelled request must still settle
-                    await asyncio.shield(settling)
 
     async def _settle(
         self, budgets: list[Budget], cost: int, slots: list[Slot], lease: str, used: int
@@ -391,21 +430,23 @@ def _state(scope: Scope) -> SimpleNamespace:
     return state
 
 
-def _used(meter: Meter, state: Any, prompt: int) -> int:
-    """The tokens the request really used (see ``meter`` for the sources)."""
-    reported = count_usage(getattr(state, "ember_usage", None))
+def _used(meter: Meter | None, status: int | None, usage: Any, prompt: int) -> int:
+    """The tokens the request really used: ``usage`` as the handler reported it
+    (``request.state.ember_usage``), else what the meter saw (see ``meter``)."""
+    reported = count_usage(usage)
     if reported is not None:
         return max(0, reported)
-    if meter.usage:
+    if meter is not None and meter.usage:
         return sum(meter.usage.values())
-    if meter.status is None or (meter.status >= 400 and not meter.completion_tokens):
+    completion = meter.completion_tokens if meter is not None else 0
+    if status is None or (status >= 400 and not completion):
         return 0  # refused or failed before any model output: nothing to charge
-    return prompt + meter.completion_tokens
+    return prompt + completion
 
 
-def _report(budgets: list[Budget], verdict: Verdict) -> list[tuple[bytes, bytes]]:
+def _report(budgets: list[Budget], verdict: Verdict) -> _headers.Headers:
     if verdict.budget < 0:
-        return []
+        return ()
     budget = budgets[verdict.budget]
     return _headers.token_headers(budget.capacity, verdict.remaining, verdict.reset)
 

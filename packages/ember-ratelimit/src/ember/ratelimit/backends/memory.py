@@ -8,6 +8,8 @@ threads alike.
 
 from __future__ import annotations
 
+import functools
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -21,7 +23,7 @@ _SWEEP_EVERY = 4096
 
 
 class _Bucket:
-    __slots__ = ("budget", "leases", "level", "stamp")
+    __slots__ = ("budget", "first_expiry", "leases", "level", "stamp")
 
     def __init__(self, budget: Budget, stamp: float) -> None:
         self.budget = budget
@@ -31,6 +33,9 @@ class _Bucket:
         # length). An OrderedDict, because finding the oldest entry of a plain
         # dict that had many deleted walks over every deleted slot.
         self.leases: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        # No lease expires before this (it may be older than the oldest lease
+        # left): until then, expired leases need no looking for.
+        self.first_expiry = math.inf
 
 
 class MemoryBackend:
@@ -53,14 +58,18 @@ class MemoryBackend:
         if bucket is None:
             bucket = self._buckets[budget.key] = _Bucket(budget, now)
             return bucket
-        level = refilled(bucket.level, now - bucket.stamp, budget.capacity, budget.refill_rate)
-        leases = bucket.leases
-        while leases:  # return what requests that never settled had reserved
-            lease, (amount, expiry) = next(iter(leases.items()))
-            if expiry > now:
-                break
-            del leases[lease]
-            level = min(budget.capacity, level + amount)
+        level = bucket.level
+        if level != budget.capacity:  # a full bucket stays full
+            level = refilled(level, now - bucket.stamp, budget.capacity, budget.refill_rate)
+        if now >= bucket.first_expiry:
+            leases = bucket.leases
+            while leases:  # return what requests that never settled had reserved
+                lease, (amount, expiry) = next(iter(leases.items()))
+                if expiry > now:
+                    break
+                del leases[lease]
+                level = min(budget.capacity, level + amount)
+            bucket.first_expiry = next(iter(leases.values()))[1] if leases else math.inf
         bucket.level = level
         bucket.stamp = now
         return bucket
@@ -80,6 +89,32 @@ class MemoryBackend:
         self, budgets: Sequence[Budget], cost: int, slots: Sequence[Slot], lease: str
     ) -> Verdict:
         return self.reserve_now(budgets, cost, slots, lease)
+
+    def peek(self, budgets: Sequence[Budget]) -> Verdict:
+        """``reserve_now(budgets, 0, [], "")``, the answer to a request that
+        reserves nothing and holds no slot, by a shorter way: the usual case
+        (one budget, not overdrawn) changes nothing but the refill."""
+        if len(budgets) == 1:
+            budget = budgets[0]
+            capacity = budget.capacity
+            bucket = self._buckets.get(budget.key)
+            if bucket is not None and bucket.level == capacity:
+                # Full: no refill, and expired leases could not add to it. One
+                # read, so no lock is needed to see a consistent level. The
+                # answer is always the same: one object, whose headers are
+                # formatted once.
+                return _full(capacity)
+            with self._lock:
+                now = self.clock()
+                self._reservations += 1
+                if self._reservations % _SWEEP_EVERY == 0:
+                    self._sweep(now)
+                level = self._bucket(budget, now).level
+            if level >= 0:
+                rate = budget.refill_rate
+                reset = (capacity - level) / rate if rate > 0 else math.inf
+                return Verdict(True, "", 0, level, reset if level < capacity else 0.0)
+        return self.reserve_now(budgets, 0, (), "")
 
     def reserve_now(
         self, budgets: Sequence[Budget], cost: int, slots: Sequence[Slot], lease: str
@@ -106,6 +141,8 @@ class MemoryBackend:
             for bucket in buckets:
                 bucket.level -= cost
                 if cost:
+                    if not bucket.leases:
+                        bucket.first_expiry = expiry
                     bucket.leases[lease] = (cost, expiry)
             for slot in slots:
                 self._holders(slot, now)[lease] = expiry
@@ -155,6 +192,11 @@ class MemoryBackend:
 
     async def aclose(self) -> None:
         return None
+
+
+@functools.lru_cache(maxsize=256)
+def _full(capacity: float) -> Verdict:
+    return Verdict(True, "", 0, capacity, 0.0)
 
 
 def _lowest(budgets: Sequence[Budget], buckets: Sequence[_Bucket]) -> int:

@@ -46,12 +46,14 @@ class RedisAddress:
         return f"{self.host}:{self.port}"
 
 
+def bulk(value: Any) -> bytes:
+    """One argument of a command, as RESP sends it."""
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
 def encode(args: tuple[Any, ...]) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+    return b"*%d\r\n" % len(args) + b"".join(map(bulk, args))
 
 
 class Incomplete(Exception):
@@ -82,10 +84,27 @@ def parse(buffer: bytearray, position: int) -> tuple[Any, int]:
         size = int(line)
         if size < 0:
             return None, position
-        items = []
+        items: list[Any] = []
         for _ in range(size):
-            item, position = parse(buffer, position)
-            items.append(item)
+            # The scripts' replies are arrays of bulk strings and integers:
+            # those are read here, anything else by recursion.
+            end = buffer.find(b"\r\n", position)
+            if end < 0:
+                raise Incomplete
+            kind = buffer[position]
+            if kind == 0x3A:  # : integer
+                items.append(int(buffer[position + 1 : end]))
+                position = end + 2
+            elif kind == 0x24 and buffer[position + 1] != 0x2D:  # $ bulk string, not $-1
+                start = end + 2
+                stop = start + int(buffer[position + 1 : end])
+                if len(buffer) < stop + 2:
+                    raise Incomplete
+                items.append(bytes(buffer[start:stop]))
+                position = stop + 2
+            else:
+                item, position = parse(buffer, position)
+                items.append(item)
         return items, position
     if kind == 0x3A:  # : integer
         return int(line), position
@@ -131,34 +150,66 @@ class _Protocol(asyncio.Protocol):
 
 
 class RespConnection:
-    """One shared, pipelined connection per event loop."""
+    """One shared, pipelined connection per event loop.
 
-    def __init__(self, address: RedisAddress) -> None:
+    With a ``timeout`` (seconds), connecting and every reply are bounded: a
+    reply that is late drops the connection, failing every call waiting on it
+    with ``TimeoutError``. Replies come in order, so one timer watching the
+    oldest call is enough -- no timer per call.
+    """
+
+    def __init__(self, address: RedisAddress, timeout: float | None = None) -> None:
         self.address = address
+        self.timeout = timeout
         self._protocol: _Protocol | None = None
         self._ready = False  # connected and handshaken: shared with every caller
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._deadlines: collections.deque[float] = collections.deque()  # of the waiters
+        self._watchdog: asyncio.TimerHandle | None = None
         self._outgoing: list[bytes] = []
         self._connecting: asyncio.Lock | None = None
 
     async def call(self, *args: Any) -> Any:
         """Send one command; its reply, or ``RespError`` raised for an error reply."""
+        return await self.call_encoded(encode(args))
+
+    async def call_encoded(self, command: bytes) -> Any:
+        """``call`` for a command already encoded (see ``encode`` and ``bulk``)."""
         loop = asyncio.get_running_loop()
         if not self._ready or self._loop is not loop:
-            await self._connect(loop)
-        reply = await self._send(loop, args)
+            if self.timeout is None:
+                await self._connect(loop)
+            else:
+                async with asyncio.timeout(self.timeout):
+                    await self._connect(loop)
+        reply = await self._send(loop, command)
         if isinstance(reply, RespError):
             raise reply
         return reply
 
-    def _send(self, loop: asyncio.AbstractEventLoop, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def _send(self, loop: asyncio.AbstractEventLoop, command: bytes) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = loop.create_future()
         self._waiters.append(future)
+        if self.timeout is not None:
+            self._deadlines.append(loop.time() + self.timeout)
+            if self._watchdog is None:
+                self._watchdog = loop.call_at(self._deadlines[0], self._watch)
         if not self._outgoing:
             loop.call_soon(self._flush)  # everything queued this turn goes in one write
-        self._outgoing.append(encode(args))
+        self._outgoing.append(command)
         return future
+
+    def _watch(self) -> None:
+        """The oldest call's deadline came: fail everything if it is still waiting."""
+        self._watchdog = None
+        if not self._deadlines or self._loop is None:
+            return
+        if self._deadlines[0] <= self._loop.time():
+            # A slow Redis would answer later, out of turn: start afresh.
+            self.drop(TimeoutError(f"Redis at {self.address!r} did not answer in time"))
+            return
+        self._watchdog = self._loop.call_at(self._deadlines[0], self._watch)
 
     def _flush(self) -> None:
         protocol = self._protocol
@@ -173,6 +224,8 @@ class RespConnection:
             self.drop(ConnectionError("Redis sent a reply nobody asked for"), protocol)
             return
         future = self._waiters.popleft()
+        if self.timeout is not None:
+            self._deadlines.popleft()
         if not future.done():  # its caller may have given up
             future.set_result(reply)
 
@@ -204,7 +257,7 @@ class RespConnection:
             self._ready = True
 
     async def _handshake(self, loop: asyncio.AbstractEventLoop, command: list[Any]) -> None:
-        reply = await self._send(loop, tuple(command))
+        reply = await self._send(loop, encode(tuple(command)))
         if isinstance(reply, RespError):
             raise ConnectionError(f"Redis refused {command[0]}: {reply}")
 
@@ -215,9 +268,16 @@ class RespConnection:
         current, self._protocol, self._ready = self._protocol, None, False
         self._outgoing.clear()
         waiters, self._waiters = self._waiters, collections.deque()
+        self._deadlines.clear()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         for future in waiters:
             if not future.done():
-                future.set_exception(ConnectionError(str(reason) or type(reason).__name__))
+                if isinstance(reason, TimeoutError):
+                    future.set_exception(TimeoutError(str(reason)))
+                else:
+                    future.set_exception(ConnectionError(str(reason) or type(reason).__name__))
         if current is not None and current.transport is not None:
             with contextlib.suppress(RuntimeError):  # its event loop may be gone already
                 current.transport.close()
@@ -227,4 +287,4 @@ class RespConnection:
         await asyncio.sleep(0)  # let the transport finish closing
 
 
-__all__ = ["RedisAddress", "RespConnection", "RespError"]
+__all__ = ["RedisAddress", "RespConnection", "RespError", "bulk", "encode"]
