@@ -2,16 +2,18 @@
 
 import os
 
+import httpx
 from ember import Ember
 from ember.ai.openai_compat import add_openai_routes
 from ember.ai.router import ModelRouter, ModelSpec
 
 base = os.environ["FAKE_LLM_URL"]
-transport = None
-if os.environ.get("GATEWAY_TRANSPORT") == "aiohttp":  # ember-ai[aiohttp]'s transport
-    from httpx_aiohttp import AiohttpTransport
 
-    transport = AiohttpTransport()
+# None lets the router pick (httpx-aiohttp's transport, installed here); "httpx"
+# forces httpx's own, so both stay tested.
+transport = None
+if os.environ.get("GATEWAY_TRANSPORT") == "httpx":
+    transport = httpx.AsyncHTTPTransport()
 router = ModelRouter(
     [
         ModelSpec(
