@@ -2,15 +2,15 @@
 
 import os
 
+import httpx
 from ember.ai.openai_compat import openai_gateway
 from ember.ai.router import ModelRouter, ModelSpec
 
-# EMBER_TRANSPORT=aiohttp: the optional transport of ember-ai[aiohttp]; else httpx's own.
+# EMBER_TRANSPORT=httpx forces httpx's own transport; otherwise the router picks
+# httpx-aiohttp's, which the bench installs (what `ember[fast]` gives users).
 transport = None
-if os.environ.get("EMBER_TRANSPORT") == "aiohttp":
-    from httpx_aiohttp import AiohttpTransport
-
-    transport = AiohttpTransport()
+if os.environ.get("EMBER_TRANSPORT") == "httpx":
+    transport = httpx.AsyncHTTPTransport()
 router = ModelRouter(
     [
         ModelSpec(
