@@ -99,6 +99,26 @@ async def test_an_explicit_content_type_header_wins_over_the_media_type() -> Non
     assert response.headers.get_list("content-type") == ["application/vnd.x+json"]
 
 
+async def test_a_header_given_twice_in_a_list_is_sent_twice() -> None:
+    cookies = [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
+    response = await _get(JSONResponse({}, headers=cookies))
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+
+
+async def test_append_header_adds_a_value_without_replacing_one() -> None:
+    response = PlainTextResponse("hi", headers={"set-cookie": "a=1"})
+    response.append_header("Set-Cookie", "b=2")
+    response.append_header("X-Other", "x")
+    sent = await _get(response)
+    assert sent.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert sent.headers["x-other"] == "x"
+
+
+async def test_a_streamed_response_sends_repeated_headers_too() -> None:
+    response = StreamingResponse(iter(["ok"]), headers=[("Vary", "a"), ("vary", "b")])
+    assert (await _get(response)).headers.get_list("vary") == ["a", "b"]
+
+
 async def test_streaming_response_joins_str_and_bytes_items() -> None:
     async def parts():  # type: ignore[no-untyped-def]
         yield "a"

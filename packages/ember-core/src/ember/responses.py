@@ -23,10 +23,18 @@ HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 
 class Response:
-    """A response with a body known in full before it is sent."""
+    """A response with a body known in full before it is sent.
+
+    ``headers`` is a dict, one value per name. A header that must repeat
+    (``Set-Cookie``) is given as a list of pairs, or added with
+    ``append_header``; its further values are sent after the dict's.
+    """
 
     media_type: str | None = None
     charset = "utf-8"
+    # Values of a repeated header beyond the first; a class-level empty tuple
+    # keeps the usual response from building a list it never fills.
+    repeated_headers: list[tuple[str, str]] | tuple[()] = ()
 
     def __init__(
         self,
@@ -38,8 +46,30 @@ class Response:
         self.status_code = status_code
         if media_type is not None:
             self.media_type = media_type
-        self.headers: dict[str, str] = _header_dict(headers) if headers else {}
+        self.headers: dict[str, str] = self._header_dict(headers) if headers else {}
         self.body = self.render(content)
+
+    def append_header(self, name: str, value: str) -> None:
+        """Add a header without replacing one of the same name (``Set-Cookie``)."""
+        name = name.lower()
+        if name in self.headers:
+            self.repeated_headers = [*self.repeated_headers, (name, value)]
+        else:
+            self.headers[name] = value
+
+    def _header_dict(self, headers: HeaderInput) -> dict[str, str]:
+        if not headers:
+            return {}
+        if isinstance(headers, Mapping):
+            return {name.lower(): value for name, value in headers.items()}
+        result: dict[str, str] = {}
+        for name, value in headers:
+            name = name.lower()
+            if name in result:
+                self.repeated_headers = [*self.repeated_headers, (name, value)]
+            else:
+                result[name] = value
+        return result
 
     def render(self, content: Any) -> bytes:
         if content is None:
@@ -55,6 +85,8 @@ class Response:
             if headers
             else []
         )
+        if self.repeated_headers:
+            raw += [(n.encode("latin-1"), v.encode("latin-1")) for n, v in self.repeated_headers]
         if content_length is not None and "content-length" not in headers:
             raw.append((b"content-length", b"%d" % content_length))
         media_type = self.media_type
@@ -146,7 +178,7 @@ class StreamingResponse(Response):
         self.status_code = status_code
         if media_type is not None:
             self.media_type = media_type
-        self.headers = _header_dict(headers)
+        self.headers = self._header_dict(headers)
         self.body = b""
         self.content = content
         self.keepalive_interval = keepalive_interval
@@ -352,13 +384,6 @@ async def _iterate_in_thread(content: Iterable[Any]) -> AsyncIterator[Any]:
         if item is sentinel:
             return
         yield item
-
-
-def _header_dict(headers: HeaderInput) -> dict[str, str]:
-    if not headers:
-        return {}
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    return {name.lower(): value for name, value in items}
 
 
 def to_response(value: Any) -> Response:
