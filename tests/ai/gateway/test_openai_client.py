@@ -130,6 +130,24 @@ def test_usage_is_asked_upstream_but_stripped_for_a_client_that_did_not_ask(
     assert all(c.usage is None and c.choices for c in chunks)
 
 
+def test_a_refusal_reaches_the_client_as_refusal_not_content(
+    fake: FakeLLM, client: openai.OpenAI
+) -> None:
+    fake.script("gpt-fake", Reply(events=transcript("openai/refusal.sse")))
+    chunks = list(client.chat.completions.create(model="gpt-fake", messages=HELLO, stream=True))  # type: ignore[arg-type]
+    refusal = "".join(c.choices[0].delta.refusal or "" for c in chunks if c.choices)
+    assert refusal == "I'm sorry, I can't help with that request."
+    assert all(not c.choices[0].delta.content for c in chunks if c.choices)
+
+
+def test_a_non_streamed_refusal_reaches_the_client(fake: FakeLLM, client: openai.OpenAI) -> None:
+    body = json.loads(completion_body(""))
+    body["choices"][0]["message"] = {"role": "assistant", "content": None, "refusal": "No."}
+    fake.script("gpt-fake", Reply(body=json.dumps(body).encode()))
+    message = client.chat.completions.create(model="gpt-fake", messages=HELLO).choices[0].message  # type: ignore[arg-type]
+    assert message.refusal == "No." and message.content is None
+
+
 def test_streamed_parallel_tool_calls(fake: FakeLLM, client: openai.OpenAI) -> None:
     fake.script("gpt-fake", Reply(events=transcript("openai/parallel_tool_calls.sse")))
     calls: dict[int, dict[str, str]] = {}

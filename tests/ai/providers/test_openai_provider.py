@@ -230,3 +230,31 @@ def test_official_api_gets_max_completion_tokens_and_compatible_servers_max_toke
     compatible = ModelSpec("llama", "openai", endpoint="http://127.0.0.1:11434/v1")
     assert request_body(official, request, stream=True)["max_completion_tokens"] == 50
     assert request_body(compatible, request, stream=True)["max_tokens"] == 50
+
+
+async def test_a_streamed_refusal_is_kept_apart_from_the_text(fake_llm: FakeLLM) -> None:
+    fake_llm.script("gpt-test", Reply(events=transcript("openai/refusal.sse")))
+    result = await run(fake_llm, spec(fake_llm))
+    assert result.refusal == "I'm sorry, I can't help with that request."
+    assert result.text == "" and result.finish_reason == "stop"
+
+
+async def test_a_non_streamed_refusal_is_read(fake_llm: FakeLLM) -> None:
+    import json
+
+    message = {"role": "assistant", "content": None, "refusal": "I can't do that."}
+    body = {
+        "id": "chatcmpl-2",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-test",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9},
+    }
+    fake_llm.script("gpt-test", Reply(body=json.dumps(body).encode()))
+    async with httpx.AsyncClient() as client:
+        delta = await OpenAIProvider().complete(
+            spec(fake_llm), ChatRequest([{"role": "user", "content": "x"}]), client
+        )
+    assert delta.refusal == "I can't do that." and delta.text == ""
+    assert delta.has_content

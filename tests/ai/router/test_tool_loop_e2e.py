@@ -112,6 +112,19 @@ async def test_fake_openai_parallel_calls_then_answer(
     assert [c["id"] for c in assistant["tool_calls"]] == ["call_Wq1", "call_Xr2"]
 
 
+async def test_a_refusal_is_streamed_as_the_answer(
+    fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_KEY", "k")
+    fake_llm.script("gpt", Reply(events=transcript("openai/refusal.sse")))
+    url = fake_llm.base_url + "/v1"
+    spec = ModelSpec("gpt", "openai", endpoint=url, api_key_env="FAKE_KEY", supports_tools=True)
+    router = ModelRouter([spec])
+    response = await post(chat_app(router), "something refused")
+    await router.aclose()
+    assert sse_data(response.text) == "I'm sorry, I can't help with that request."
+
+
 async def test_fake_anthropic_tool_use_then_answer(
     fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:

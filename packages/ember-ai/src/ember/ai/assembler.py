@@ -83,6 +83,7 @@ class Assembler:
 
     def __init__(self) -> None:
         self._text: list[str] = []
+        self._refusal: list[str] = []
         self.tools = ToolCallAssembler()
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
@@ -90,6 +91,8 @@ class Assembler:
     def add(self, delta: Delta) -> None:
         if delta.text:
             self._text.append(delta.text)
+        if delta.refusal:
+            self._refusal.append(delta.refusal)
         for call in delta.tool_calls:
             self.tools.add(call)
         if delta.finish_reason:
@@ -100,6 +103,10 @@ class Assembler:
     @property
     def text(self) -> str:
         return "".join(self._text)
+
+    @property
+    def refusal(self) -> str:
+        return "".join(self._refusal)
 
     def tool_calls(self) -> list[ToolCall]:
         return self.tools.calls()

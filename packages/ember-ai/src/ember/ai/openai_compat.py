@@ -167,9 +167,14 @@ class _Gateway:
             routed = await self.router.stream(body["messages"], **call)
             return SSEResponse(_chunks(routed, include_usage), headers=routed.headers())
         result = await self.router.complete(body["messages"], **call)
-        message: dict[str, Any] = {"role": "assistant", "content": result.text, "refusal": None}
-        if result.tool_calls:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": result.text,
+            "refusal": result.refusal or None,
+        }
+        if result.tool_calls or result.refusal:
             message["content"] = result.text or None
+        if result.tool_calls:
             message["tool_calls"] = [
                 {
                     "id": c.id,
@@ -263,6 +268,8 @@ def _delta_dict(delta: Delta) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if delta.text:
         out["content"] = delta.text
+    if delta.refusal:
+        out["refusal"] = delta.refusal
     if delta.tool_calls:
         calls = []
         for call in delta.tool_calls:

@@ -63,6 +63,8 @@ async def stream_tool_loop(
             async for delta in stream:
                 if delta.text:
                     yield delta.text
+                if delta.refusal:  # a chat reader should see why there is no answer
+                    yield delta.refusal
                 for fragment in delta.tool_calls:
                     calls.add(fragment)
         if not calls:

@@ -157,6 +157,7 @@ class Completion:
     finish_reason: str
     usage: Usage | None
     route: Route
+    refusal: str = ""  # OpenAI's refusal, when the model declined instead of answering
 
 
 class StreamInterrupted(Exception):
@@ -814,6 +815,7 @@ class _Call:
                     assembler.finish_reason or "stop",
                     assembler.usage,
                     self.route,
+                    assembler.refusal,
                 )
             await self.wait_or_raise(deadline)
         raise AssertionError("unreachable")
@@ -830,7 +832,9 @@ class _Call:
                     assembler.add(delta)
         except httpx.HTTPError as exc:
             raise transport_error(exc) from None
-        if assembler.finish_reason == "content_filter" and not assembler.text:
+        if assembler.finish_reason == "content_filter" and not (
+            assembler.text or assembler.refusal
+        ):
             raise ProviderError(FailureClass.CONTENT_POLICY, "the model refused to answer")
         return assembler
 

@@ -93,10 +93,13 @@ class Delta:
     tool_calls: tuple[ToolCallDelta, ...] = ()
     finish_reason: str | None = None
     usage: Usage | None = None
+    # OpenAI's ``refusal``: the model's reason for not answering (structured
+    # outputs), sent instead of text. It is the answer, so it commits a stream.
+    refusal: str = ""
 
     @property
     def has_content(self) -> bool:
-        return bool(self.text or self.tool_calls)
+        return bool(self.text or self.tool_calls or self.refusal)
 
 
 @dataclass(slots=True)

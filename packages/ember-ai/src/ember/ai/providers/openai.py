@@ -70,7 +70,7 @@ def parse_usage(data: Mapping[str, Any] | None) -> Usage | None:
 
 def parse_chunk(chunk: Mapping[str, Any]) -> Delta | None:
     """The Delta of one ``chat.completion.chunk`` (first choice), or None if empty."""
-    text = ""
+    text = refusal = ""
     calls: list[ToolCallDelta] = []
     finish = None
     for choice in chunk.get("choices") or ():
@@ -78,6 +78,7 @@ def parse_chunk(chunk: Mapping[str, Any]) -> Delta | None:
             continue  # n > 1 is not routed: only the first choice is read
         delta = choice.get("delta") or {}
         text = delta.get("content") or ""
+        refusal = delta.get("refusal") or ""
         for call in delta.get("tool_calls") or ():
             function = call.get("function") or {}
             calls.append(
@@ -90,9 +91,9 @@ def parse_chunk(chunk: Mapping[str, Any]) -> Delta | None:
             )
         finish = choice.get("finish_reason")
     usage = parse_usage(chunk.get("usage"))
-    if not (text or calls or finish or usage):
+    if not (text or refusal or calls or finish or usage):
         return None
-    return Delta(text=text, tool_calls=tuple(calls), finish_reason=finish, usage=usage)
+    return Delta(text, tuple(calls), finish, usage, refusal)
 
 
 def parse_completion(data: Mapping[str, Any]) -> Delta:
@@ -113,6 +114,7 @@ def parse_completion(data: Mapping[str, Any]) -> Delta:
         tool_calls=calls,
         finish_reason=choices[0].get("finish_reason") or "stop",
         usage=parse_usage(data.get("usage")),
+        refusal=message.get("refusal") or "",
     )
 
 
