@@ -119,12 +119,34 @@ def wheels(session: nox.Session) -> None:
     session.log(f"{len(glob.glob(os.path.join(out, '*.whl')))} wheels built; namespace is clean")
 
 
+BENCHES = {
+    "core": "bench/run.py",
+    "ratelimit": "bench/ratelimit/run.py",
+    "sessions": "bench/ai_sessions.py",
+    "gateway": "bench/gateway/run.py",
+}
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks side by side with the peers; writes docs/benchmarks.md material."""
+    """Benchmarks side by side with the peers; writes docs/benchmarks.md material.
+
+    ``nox -s bench`` runs the core, rate-limit and session benchmarks (about
+    25 minutes); ``nox -s bench -- ratelimit`` runs one of them, ``-- gateway``
+    the gateway against LiteLLM and Portkey (installs them first), and
+    ``-- core --quick`` passes ``--quick`` on.
+    """
     _install_workspace(session)
     session.install("-r", "bench/requirements.txt")
-    session.run("python", "bench/run.py", *session.posargs)
+    default = ["core", "ratelimit", "sessions"]
+    names = [a for a in session.posargs if not a.startswith("-")] or default
+    options = [a for a in session.posargs if a.startswith("-")]
+    for name in names:
+        if name not in BENCHES:
+            session.error(f"unknown benchmark {name!r}; choose from {sorted(BENCHES)}")
+        if name == "gateway":
+            session.run("bash", "bench/gateway/setup_peers.sh", external=True)
+        session.run("python", BENCHES[name], *options)
 
 
 @nox.session(python=PYTHON)

@@ -37,8 +37,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--messages", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="10,000 sessions, a smoke run")
     args = parser.parse_args()
 
+    if args.quick:
+        args.sessions = 10_000
     store = MemorySessionStore(max_sessions=args.sessions)
     gc.collect()
     tracemalloc.start()

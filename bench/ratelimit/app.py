@@ -1,7 +1,9 @@
 """The app the rate-limit benchmark serves, limited by ``RATELIMIT_BENCH_MODE``.
 
 ``none``: no middleware; ``passthrough``: one empty ASGI middleware (the
-floor); ``memory``: RateLimitMiddleware on the in-memory backend; ``redis``:
+floor); ``headers``: one layer adding the three ``x-ratelimit-*`` headers
+every limited response carries, and nothing else (the floor for any limiter
+that reports them); ``memory``: RateLimitMiddleware on the in-memory backend; ``redis``:
 on Redis at ``RATELIMIT_BENCH_REDIS``; ``memory-busy`` (in-process bench
 only): the in-memory backend with a bucket that is never full. The budget is far
 larger than the load, so every request is admitted and the cost measured is
@@ -28,6 +30,26 @@ def make_app(mode: str, redis_url: str = "") -> Ember:
             return layer
 
         app.add_middleware(passthrough)
+    elif mode == "headers":  # the floor for a limiter: one layer adding its three headers
+
+        def headers_only(inner: Any) -> Any:
+            extra = [
+                (b"x-ratelimit-limit-tokens", b"1000000000000"),
+                (b"x-ratelimit-remaining-tokens", b"1000000000000"),
+                (b"x-ratelimit-reset-tokens", b"0s"),
+            ]
+
+            async def layer(scope: Any, receive: Any, send: Any) -> None:
+                async def with_headers(message: Any) -> None:
+                    if message["type"] == "http.response.start":
+                        message["headers"] = [*message.get("headers", ()), *extra]
+                    await send(message)
+
+                await inner(scope, receive, with_headers)
+
+            return layer
+
+        app.add_middleware(headers_only)
     elif mode != "none":
         backend: Any = None
         bucket = GlobalTokenBucket(capacity=1e12, refill_rate=1e10)

@@ -38,7 +38,7 @@ os.environ.setdefault("EMBER_LOAD_PLUGINS", "ratelimit")  # as run.py serves it
 from app import make_app  # noqa: E402
 from servers import redis_server  # noqa: E402
 
-MODES = ["none", "passthrough", "memory", "memory-busy", "redis"]
+MODES = ["none", "passthrough", "headers", "memory", "memory-busy", "redis"]
 ENDPOINTS = ["GET /json", "POST /v1/chat/completions"]
 CHAT_BODY = json.dumps(
     {

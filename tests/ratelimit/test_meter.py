@@ -84,3 +84,12 @@ def test_other_bodies_are_not_read() -> None:
     meter.start(200, [(b"content-type", b"text/plain")])
     feed_in_pieces(meter, b"data: not an event stream\n\n")
     assert meter.completion_tokens == 0 and not meter.usage
+
+
+def test_a_usage_key_written_with_unicode_escapes_is_still_read() -> None:
+    # Bodies without the bytes "usage" are not parsed; JSON may spell the key
+    # with \u escapes, and such a body must still be parsed.
+    meter = Meter()
+    meter.start(200, JSON)
+    meter.feed(b'{"\\u0075sage": {"prompt_tokens": 2, "completion_tokens": 1}}', False)
+    assert meter.usage == {"prompt_tokens": 2, "completion_tokens": 1}

@@ -43,11 +43,34 @@ def encoding_for(model: str | None = None) -> tiktoken.Encoding:
     return tiktoken.get_encoding(name)
 
 
+# Counts of texts seen lately, per encoding. A chat client resends the whole
+# history (and the same system prompt) with every turn, so most of a prompt
+# was counted before: hashing a string is far cheaper than encoding it.
+# Bounded by the characters held, not only the entries, so long documents
+# cannot pin much memory; when full it starts afresh.
+_counts: dict[tuple[str, str], int] = {}
+_counted_chars = 0
+_MAX_COUNTED_CHARS = 4_000_000
+_MAX_COUNTS = 8192
+
+
 def count_text(text: str, model: str | None = None) -> int:
     """Tokens in ``text``; special-token markers count as plain text."""
+    global _counted_chars
     if not text:
         return 0
-    return len(encoding_for(model).encode_ordinary(text))
+    encoding = encoding_for(model)
+    key = (encoding.name, text)
+    count = _counts.get(key)
+    if count is None:
+        count = len(encoding.encode_ordinary(text))
+        if len(_counts) >= _MAX_COUNTS or _counted_chars + len(text) > _MAX_COUNTED_CHARS:
+            _counts.clear()
+            _counted_chars = 0
+        if len(text) <= _MAX_COUNTED_CHARS // 16:
+            _counts[key] = count
+            _counted_chars += len(text)
+    return count
 
 
 @functools.lru_cache(maxsize=64)

@@ -168,7 +168,6 @@ class RateLimitMiddleware:
             await app(scope, receive, send)
             return
         route, limits = _route_limits(scope)
-        state = _state(scope)
         prompt = completion = 0
         route_tpm = None
         if limits is None:
@@ -180,14 +179,14 @@ class RateLimitMiddleware:
                 # The estimate also prices a streamed reply's prompt at settlement.
                 if payload is not None:
                     prompt = estimate_prompt_tokens(payload)
-                    completion = self._completion(payload, None, state)
+                    completion = self._completion(payload, None, scope)
         else:
             payload = None
             if scope["method"] in _BODY_METHODS:
                 payload, receive = await _read_json(scope, receive, route)
                 if payload is not None:
                     prompt = estimate_prompt_tokens(payload)
-            completion = self._completion(payload, limits, state)
+            completion = self._completion(payload, limits, scope)
             if limits.max_prompt_tokens and prompt > limits.max_prompt_tokens:
                 refusal = _headers.prompt_too_long(limits.max_prompt_tokens, prompt)
                 if not self._shadow_pass(scope, refusal):
@@ -268,9 +267,9 @@ class RateLimitMiddleware:
         scope[ADMITTED] = lease
         # The request runs. A client that leaves mid-stream stops the sending;
         # what was sent by then is what the meter counted, so a disconnect
-        # needs no special case.
-        # The usual answer -- small JSON, all at once, with no usage in it --
-        # has nothing to meter: a meter is made only for a body that may tell.
+        # needs no special case. The usual answer -- small JSON, all at once,
+        # with no usage in it -- has nothing to meter: a meter is made only
+        # for a body that may tell.
         meter: Meter | None = None
         status: int | None = None
         raw: list[tuple[bytes, bytes]] = []
@@ -307,13 +306,13 @@ class RateLimitMiddleware:
                 else:  # a cancelled request must still settle
                     await asyncio.shield(self._settle(budgets, cost, slots, lease, used))
 
-    def _completion(self, payload: Any, limits: TokenLimits | None, state: Any) -> int:
+    def _completion(self, payload: Any, limits: TokenLimits | None, scope: Scope) -> int:
         """The completion tokens to reserve; caps the request for a limited route."""
         requested = requested_completion_tokens(payload)
         cap = limits.max_completion_tokens if limits is not None else None
         if cap:
             allowed = min(requested, cap) if requested else cap
-            state.max_completion_tokens = allowed
+            _state(scope).max_completion_tokens = allowed
             return allowed
         if requested is not None:
             return requested
@@ -389,11 +388,33 @@ async def _read_json(scope: Scope, receive: Receive, route: Any) -> tuple[Any, R
             return None, receive
         if name == b"content-type" and b"json" not in value:
             return None, receive  # an upload, a form: not a model request, left to stream
+    first = await receive()
+    if first["type"] == "http.request" and not first.get("more_body", False):
+        # The usual body: all in one message.
+        body = first.get("body", b"")
+        given = False
+
+        async def replay_one() -> Message:
+            nonlocal given
+            if not given:
+                given = True
+                return first
+            return await receive()
+
+        if len(body) > limit:
+            return None, replay_one
+        try:
+            return orjson.loads(body), replay_one
+        except orjson.JSONDecodeError:
+            return None, replay_one  # the app answers malformed JSON with its own 400
+
     messages: list[Message] = []
     chunks: list[bytes] = []
     size = 0
+    message = first
     while True:
-        message = await receive()
+        if messages:
+            message = await receive()
         messages.append(message)
         if message["type"] != "http.request":
             break

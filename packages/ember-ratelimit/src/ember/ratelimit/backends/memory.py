@@ -3,7 +3,9 @@
 Each worker process has its own, so with several workers every one of them
 admits the full budget (the plugin warns at start-up). Every operation runs
 under one lock with no ``await`` inside, so it is atomic for coroutines and
-threads alike.
+threads alike -- but for ``peek`` at a full bucket, which reads one value and
+changes nothing. The middleware calls the ``*_now`` methods directly: nothing
+here ever waits, so no coroutine is needed.
 """
 
 from __future__ import annotations
@@ -59,8 +61,13 @@ class MemoryBackend:
             bucket = self._buckets[budget.key] = _Bucket(budget, now)
             return bucket
         level = bucket.level
-        if level != budget.capacity:  # a full bucket stays full
-            level = refilled(level, now - bucket.stamp, budget.capacity, budget.refill_rate)
+        capacity = budget.capacity
+        if level != capacity:  # a full bucket stays full; else ``refilled``, inline
+            elapsed = now - bucket.stamp
+            if elapsed > 0:
+                level = min(capacity, level + elapsed * budget.refill_rate)
+            elif level > capacity:
+                level = capacity
         if now >= bucket.first_expiry:
             leases = bucket.leases
             while leases:  # return what requests that never settled had reserved
@@ -106,9 +113,10 @@ class MemoryBackend:
                 return _full(capacity)
             with self._lock:
                 now = self.clock()
-                self._reservations += 1
-                if self._reservations % _SWEEP_EVERY == 0:
-                    self._sweep(now)
+                if bucket is None:  # a new bucket counts towards the next sweep
+                    self._reservations += 1
+                    if self._reservations % _SWEEP_EVERY == 0:
+                        self._sweep(now)
                 level = self._bucket(budget, now).level
             if level >= 0:
                 rate = budget.refill_rate
