@@ -124,7 +124,58 @@ def _validate(body: Any) -> dict[str, Any]:
         raise _invalid("Only n=1 is supported.", "n")
     if not isinstance(body.get("model", ""), str):
         raise _invalid("'model' must be a string.", "model")
+    _check_types(body)
     return body
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_text_or_parts(value: Any) -> bool:
+    return (
+        value is None
+        or isinstance(value, str)
+        or (isinstance(value, list) and all(isinstance(part, dict) for part in value))
+    )
+
+
+# The standard fields whose type the gateway checks before any model is
+# called, as OpenAI does: a provider that would ignore a wrong value (the
+# local model) or answer it differently must not decide what a client sees.
+_NUMBERS = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+}
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    for number, message in enumerate(body["messages"]):
+        if not _is_text_or_parts(message.get("content")):
+            raise _invalid(
+                f"messages[{number}].content must be a string or an array of content parts.",
+                f"messages[{number}].content",
+            )
+    if "stream" in body and not isinstance(body["stream"], bool | None):
+        raise _invalid("'stream' must be a boolean.", "stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise _invalid("'stream_options' must be an object.", "stream_options")
+    for name, (low, high) in _NUMBERS.items():
+        value = body.get(name)
+        if value is not None and (not _is_number(value) or not low <= value <= high):
+            raise _invalid(f"'{name}' must be a number from {low:g} to {high:g}.", name)
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise _invalid("'seed' must be an integer.", "seed")
+    stop = body.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str)
+        or (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop))
+    ):
+        raise _invalid("'stop' must be a string or an array of at most 4 strings.", "stop")
 
 
 class _Gateway:
