@@ -1,7 +1,8 @@
 """Real servers for tests: uvicorn serving an app, and redis-server.
 
-Both run as child processes on free 127.0.0.1 ports and are stopped when the
-``with`` block ends, so tests talk to them over real sockets.
+Both run on free 127.0.0.1 ports (as child processes, or uvicorn in a thread
+with ``live_server``) and are stopped when the ``with`` block ends, so tests
+talk to them over real sockets.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,6 +141,32 @@ def redis_server() -> Iterator[str]:
         if process.stdout is not None:
             process.stdout.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def live_server(app: Any, **config: Any) -> Iterator[str]:
+    """Serve ``app`` with real uvicorn on a real socket, in a thread of this process.
+
+    Used where httpx's in-process transport would hide the behaviour under test
+    (streaming, disconnects): bytes cross a real TCP connection here.
+    """
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config)
+    )
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
 
 
 def get_json(url: str) -> object:

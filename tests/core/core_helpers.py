@@ -10,17 +10,15 @@ import contextlib
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import ember
 import httpx
-import uvicorn
 from ember import Ember
-from servers import free_port
+from servers import live_server  # noqa: F401  (re-exported for the core tests)
 
 
 def make_app(**options: Any) -> Ember:
@@ -34,32 +32,6 @@ async def asgi_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
-
-
-@contextlib.contextmanager
-def live_server(app: Any, **config: Any) -> Iterator[str]:
-    """Serve ``app`` with real uvicorn on a real socket, in a thread of this process.
-
-    Used where httpx's in-process transport would hide the behaviour under test
-    (streaming, disconnects): bytes cross a real TCP connection here.
-    """
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config)
-    )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:

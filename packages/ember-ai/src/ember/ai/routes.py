@@ -24,6 +24,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from .sessions import (
     MemorySessionStore,
     SessionBusy,
     SessionStore,
+    SessionStoreUnavailable,
     is_session_id,
     new_session_id,
     store_key,
@@ -229,12 +231,16 @@ def wrap(app: Ember, route: Route, endpoint: Endpoint) -> Endpoint:
     header = settings.header.lower()
 
     async def ai_endpoint(request: Request) -> Response:
-        session_id, key, fresh = await _session_for(settings, request, header)
-        last_event_id = request.headers.get("last-event-id")
-        if last_event_id is not None and not fresh:
-            response = await _resume(settings, key, last_event_id)
-        else:
-            response = await _turn(app, settings, request, endpoint, session_id, key)
+        try:
+            session_id, key, fresh = await _session_for(settings, request, header)
+            last_event_id = request.headers.get("last-event-id")
+            if last_event_id is not None and not fresh:
+                response = await _resume(settings, key, last_event_id)
+            else:
+                response = await _turn(app, settings, request, endpoint, session_id, key)
+        except SessionStoreUnavailable as exc:
+            _log_store_outage(exc)
+            return error_response(streams.store_unavailable(exc))
         response.headers[header] = session_id
         return response
 
@@ -294,7 +300,7 @@ async def _turn(
         try:
             response = await endpoint(request)
             if not isinstance(response, SSEResponse):
-                await _save(store, key, context)
+                await _save_or_log(store, key, context)
                 return response
             # Pull the first event here: a failure before it is a plain JSON error.
             first, rest = await streams.first_block(response)
@@ -304,7 +310,13 @@ async def _turn(
             raise
         except Exception as exc:
             return _unhandled(app, request, exc)
-        await _save(store, key, context)
+        try:
+            await _save(store, key, context)
+        except SessionStoreUnavailable:
+            # Nothing is sent yet, and the stream could be neither buffered nor
+            # recorded: stop the producer (and its upstream call) and say so.
+            await rest.aclose()
+            raise
 
         async def finish(text: str) -> None:
             try:
@@ -330,6 +342,27 @@ async def _save(store: SessionStore, key: str, context: ConversationContext) -> 
     if replace or messages:
         await store.save(key, messages, replace=replace)
     context.mark_saved()
+
+
+async def _save_or_log(store: SessionStore, key: str, context: ConversationContext) -> None:
+    """Save a plain response's turn; if the store fails now, the handler has
+    already run (and may have paid for a model call): the client still gets
+    its answer, and the log says the turn was not kept."""
+    try:
+        await _save(store, key, context)
+    except SessionStoreUnavailable as exc:
+        logger.error("an ai_route turn was answered but not saved: %s", exc)
+
+
+_last_outage_log = 0.0
+
+
+def _log_store_outage(exc: SessionStoreUnavailable) -> None:
+    global _last_outage_log
+    now = time.monotonic()
+    if now - _last_outage_log >= 10.0:  # one line per outage burst, not one per request
+        _last_outage_log = now
+        logger.error("ai_route answered 503: %s", exc)
 
 
 def _unhandled(app: Ember, request: Request, exc: Exception) -> Response:

@@ -37,7 +37,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +53,7 @@ import orjson
 from ember.errors import HTTPError, error_envelope
 from ember.sse import SSEResponse, TokenStreamResponse
 
-from .sessions import SessionStore
+from .sessions import SessionStore, SessionStoreUnavailable
 
 logger = logging.getLogger("ember.ai")
 
@@ -139,7 +146,7 @@ def reply_text(event: ParsedEvent) -> str:
     return event.data
 
 
-async def _blocks(response: SSEResponse) -> AsyncIterator[bytes]:
+async def _blocks(response: SSEResponse) -> AsyncGenerator[bytes, None]:
     """The events a response would send, as whole blocks."""
     content = response.content
     splitter = FrameSplitter()
@@ -165,8 +172,21 @@ async def _in_thread(content: Iterable[Any]) -> AsyncIterator[Any]:
         yield item
 
 
+def store_unavailable(exc: SessionStoreUnavailable) -> HTTPError:
+    """The error a client gets when the session store cannot be reached."""
+    return HTTPError(
+        503,
+        f"The conversation could not be kept: {exc}. Retry shortly.",
+        type="server_error",
+        code="session_store_unavailable",
+        headers={"retry-after": "1"},
+    )
+
+
 def error_body(exc: BaseException) -> bytes:
     """The ``event: error`` frame body for a failure after the stream began."""
+    if isinstance(exc, SessionStoreUnavailable):
+        exc = store_unavailable(exc)
     if isinstance(exc, HTTPError):
         envelope: Any = exc.to_dict()
     else:
@@ -317,7 +337,9 @@ class StreamTurn:
             self.task.cancel()
 
 
-async def first_block(response: SSEResponse) -> tuple[bytes | None, AsyncIterator[bytes]]:
+async def first_block(
+    response: SSEResponse,
+) -> tuple[bytes | None, AsyncGenerator[bytes, None]]:
     """Pull the first event, so a failure before it is still a plain JSON error.
 
     Raises whatever the producer raised before its first event.
@@ -369,25 +391,39 @@ async def replay(
         deadline = loop.time() + idle_timeout
         next_mark = 0.0
         while True:
-            if loop.time() >= next_mark:  # keeps the producer going (see StreamTurn)
-                await store.mark_reader(key, READER_TTL)
-                next_mark = loop.time() + READER_HEARTBEAT
-            for event in pending:
-                yield event.frame()
-                cursor = event.id
-                if event.final:
+            try:
+                if loop.time() >= next_mark:  # keeps the producer going (see StreamTurn)
+                    await store.mark_reader(key, READER_TTL)
+                    next_mark = loop.time() + READER_HEARTBEAT
+                for event in pending:
+                    yield event.frame()
+                    cursor = event.id
+                    if event.final:
+                        return
+                if pending:
+                    deadline = loop.time() + idle_timeout
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    stalled = HTTPError(
+                        504, "The stream stopped producing events.", code="stream_stalled"
+                    )
+                    yield error_body(stalled)
                     return
-            if pending:
-                deadline = loop.time() + idle_timeout
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                yield error_body(
-                    HTTPError(504, "The stream stopped producing events.", code="stream_stalled")
-                )
+                pending = await store.wait_events(key, cursor, min(remaining, READER_HEARTBEAT))
+            except SessionStoreUnavailable as exc:
+                logger.error("resuming an ai_route stream: %s", exc)
+                yield error_body(exc)
                 return
-            pending = await store.wait_events(key, cursor, min(remaining, READER_HEARTBEAT))
 
     return generate()
 
 
-__all__ = ["FrameSplitter", "StreamTurn", "parse_event", "replay", "reply_text", "sse_stream"]
+__all__ = [
+    "FrameSplitter",
+    "StreamTurn",
+    "parse_event",
+    "replay",
+    "reply_text",
+    "sse_stream",
+    "store_unavailable",
+]

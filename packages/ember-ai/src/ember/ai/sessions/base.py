@@ -36,6 +36,12 @@ class SessionBusy(Exception):
     """The session's lock was not free within the wait."""
 
 
+class SessionStoreUnavailable(Exception):
+    """The store's backing service (Redis) could not be reached, or did not
+    answer within the store's timeout. Stores raise it instead of their
+    client library's errors, so ai_route can answer it clearly (a 503)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     """One event of the replay buffer. ``body`` is the SSE frame without its
