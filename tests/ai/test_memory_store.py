@@ -99,6 +99,44 @@ async def test_replay_events_expire_after_the_replay_ttl() -> None:
     assert await store.events_since("s", 1) is None
 
 
+async def test_a_stream_replays_until_the_ttl_after_its_last_event() -> None:
+    clock = Clock()
+    store = MemorySessionStore(replay_ttl=5, clock=clock)
+    await store.create("s")
+    await store.append_event("s", b"data: a\n\n", final=False)
+    clock.now = 4
+    await store.append_event("s", b"data: b\n\n", final=True)
+    clock.now = 8  # 8 s after the first event, 4 s after the last
+    since = await store.events_since("s", 1)
+    assert since is not None and [e.id for e in since] == [1, 2]
+
+
+async def test_a_new_stream_replaces_the_last_ones_events() -> None:
+    store = MemorySessionStore()
+    await store.create("s")
+    await store.append_event("s", b"data: a\n\n", final=False)
+    await store.append_event("s", b"data: [DONE]\n\n", final=True)
+    assert await store.append_event("s", b"data: next\n\n", final=False) == 3
+    assert await store.events_since("s", 1) is None
+    since = await store.events_since("s", 3)
+    assert since is not None and [e.id for e in since] == [3]
+
+
+async def test_an_expired_buffer_is_freed_though_its_session_is_never_used_again() -> None:
+    # Memory, not only visibility: a session idle for hours must not keep the
+    # events of its last reply. Another session's stream frees it.
+    clock = Clock()
+    store = MemorySessionStore(replay_ttl=5, clock=clock)
+    for key in ("idle", "busy"):
+        await store.create(key)
+    for n in range(100):
+        await store.append_event("idle", b"data: %d\n\n" % n, final=n == 99)
+    clock.now = 6
+    await store.append_event("busy", b"data: x\n\n", final=False)
+    assert store._sessions["idle"].events is None
+    assert store._sessions["busy"].events is not None
+
+
 async def test_wait_events_wakes_on_a_new_event() -> None:
     store = MemorySessionStore()
     await store.create("s")

@@ -8,7 +8,7 @@ import httpx
 from ember import Ember, Request, hookimpl
 from ember.ai import ConversationContext, MessageRole
 from ember.ai.routes import session_store
-from ember.ai.sessions import is_session_id, new_session_id, store_key
+from ember.ai.sessions import MemorySessionStore, is_session_id, new_session_id, store_key
 
 
 def client(app: Ember) -> httpx.AsyncClient:
@@ -30,6 +30,16 @@ def test_ids_are_128_random_bits_in_hex() -> None:
     ids = {new_session_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(len(i) == 32 and is_session_id(i) for i in ids)
+
+
+async def test_the_apps_own_empty_memory_store_is_the_one_used_with_its_bounds() -> None:
+    store = MemorySessionStore(max_sessions=2)
+    app = chat_app(session_store=store)
+    async with client(app) as c:
+        for message in "abcde":
+            await c.post("/chat", json={"message": message})
+    assert session_store(app) is store
+    assert len(store) == 2  # its bound holds: five sessions came, the newest two stay
 
 
 async def test_a_request_without_an_id_gets_a_fresh_session_and_its_id() -> None:

@@ -109,7 +109,9 @@ def session_store(app: Ember) -> SessionStore:
 
 def make_settings(app: Ember) -> AISettings:
     options = app.options
-    store = options.get("session_store") or MemorySessionStore()
+    store = options.get("session_store")
+    if store is None:  # not ``or``: an empty MemorySessionStore is falsy (it has a length)
+        store = MemorySessionStore()
     resolvers = [r for r in app.plugin_manager.hook.ember_ai_principal(app=app) if r is not None]
     return AISettings(
         store=store,

@@ -4,6 +4,12 @@ Sessions sit in an ``OrderedDict`` in least-recently-used order. Every access
 moves a session to the end, so the expired and the least recently used are
 always at the front, where inserts trim them: no background sweeper needed.
 Use it for one worker; several workers (or restarts) need the Redis store.
+
+A session's replay buffer holds its latest stream only: the first event of
+a new stream drops the last one's. The buffer is freed ``replay_ttl`` seconds
+after its last event -- a second queue, ordered by that expiry, is trimmed
+the same way -- so a streamed reply costs memory for minutes, not for the
+session's whole life.
 """
 
 from __future__ import annotations
@@ -21,13 +27,22 @@ if TYPE_CHECKING:
 
 
 class _Session:
-    __slots__ = ("changed", "events", "expires", "messages", "reader_until", "seq")
+    __slots__ = (
+        "changed",
+        "events",
+        "events_until",
+        "expires",
+        "messages",
+        "reader_until",
+        "seq",
+    )
 
     def __init__(self, expires: float) -> None:
         self.messages: list[Message] = []
         self.expires = expires
         self.seq = 0
-        self.events: deque[tuple[float, StoredEvent]] | None = None  # made on first stream
+        self.events: deque[StoredEvent] | None = None  # the latest stream's, while replayable
+        self.events_until = 0.0  # when the replay buffer expires
         self.changed: asyncio.Event | None = None
         self.reader_until = 0.0  # see mark_reader
 
@@ -67,6 +82,8 @@ class MemorySessionStore:
         self._clock = clock
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._locks: dict[str, _Lock] = {}
+        # Keys of sessions holding a replay buffer, oldest expiry first.
+        self._buffered: OrderedDict[str, float] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -138,18 +155,36 @@ class MemorySessionStore:
         if session is None:
             await self.create(key)
             session = self._sessions[key]
-        if session.events is None:
-            session.events = deque(maxlen=self.replay_events)
+        now = self._clock()
+        events = session.events
+        if events is None or (events and events[-1].final) or session.events_until <= now:
+            events = session.events = deque(maxlen=self.replay_events)  # a new stream
         session.seq += 1
-        session.events.append((self._clock(), StoredEvent(session.seq, body, final)))
+        events.append(StoredEvent(session.seq, body, final))
+        session.events_until = now + self.replay_ttl
+        self._buffered[key] = session.events_until
+        self._buffered.move_to_end(key)
+        self._free_expired_buffers(now)
         if session.changed is not None:
             session.changed.set()
             session.changed = None
         return session.seq
 
+    def _free_expired_buffers(self, now: float) -> None:
+        buffered = self._buffered
+        while buffered:
+            key, until = next(iter(buffered.items()))
+            if until > now:
+                return
+            del buffered[key]
+            session = self._sessions.get(key)
+            if session is not None and session.events_until <= now:
+                session.events = None
+
     def _live(self, session: _Session) -> list[StoredEvent]:
-        horizon = self._clock() - self.replay_ttl
-        return [event for stamp, event in session.events or () if stamp > horizon]
+        if session.events is None or session.events_until <= self._clock():
+            return []
+        return list(session.events)
 
     async def events_since(self, key: str, event_id: int) -> list[StoredEvent] | None:
         session = self._get(key)
