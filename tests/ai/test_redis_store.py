@@ -152,6 +152,19 @@ async def test_the_replay_buffer_is_bounded_and_ordered(redis_url: str, prefix: 
         await store.close()
 
 
+async def test_a_new_stream_replaces_the_last_ones_events(redis_url: str, prefix: str) -> None:
+    store = RedisSessionStore(redis_url, prefix=prefix)
+    try:
+        await store.append_event("s", b"data: a\n\n", final=False)
+        await store.append_event("s", b"data: [DONE]\n\n", final=True)
+        assert await store.append_event("s", b"data: next\n\n", final=False) == 3
+        assert await store.events_since("s", 1) is None
+        since = await store.events_since("s", 3)
+        assert since is not None and [e.id for e in since] == [3]
+    finally:
+        await store.close()
+
+
 async def test_concurrent_requests_through_two_processes_lose_no_message(
     redis_url: str, prefix: str
 ) -> None:

@@ -7,9 +7,9 @@ session's keys share a cluster slot):
 - ``{key}:msgs``    the history, a list of JSON messages (appends are RPUSH)
 - ``{key}:lock``    the turn lock (redis-py's token lock, extended while held)
 - ``{key}:seq``     the event-id counter of the replay buffer
-- ``{key}:events``  the replay buffer, a Redis stream whose entry ids are the
-                    event ids, so "events after N" is one XRANGE and a live
-                    tail is one blocking XREAD
+- ``{key}:events``  the replay buffer of the latest stream, a Redis stream
+                    whose entry ids are the event ids, so "events after N"
+                    is one XRANGE and a live tail is one blocking XREAD
 - ``{key}:reader``  set, with a short TTL, while a client resumes the stream
 
 Needs the ``redis`` extra: ``pip install "ember-ai[redis]"``.
@@ -35,9 +35,15 @@ from .base import SessionBusy, SessionStoreUnavailable, StoredEvent
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 
 # INCR the counter and XADD the event under that id in one atomic step, so ids
-# from concurrent processes never collide and the stream stays ordered.
+# from concurrent processes never collide and the stream stays ordered. The
+# buffer holds the latest stream only: after a final event, the next event
+# starts it afresh.
 _APPEND_EVENT = """
 local id = redis.call('INCR', KEYS[1])
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+if last and last[2][4] == '1' then
+  redis.call('DEL', KEYS[2])
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], id .. '-0', 'b', ARGV[2], 'f', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
