@@ -124,6 +124,7 @@ BENCHES = {
     "ratelimit": "bench/ratelimit/run.py",
     "sessions": "bench/ai_sessions.py",
     "gateway": "bench/gateway/run.py",
+    "soak": "bench/soak/run.py",
 }
 
 
@@ -133,8 +134,8 @@ def bench(session: nox.Session) -> None:
 
     ``nox -s bench`` runs the core, rate-limit and session benchmarks (about
     25 minutes); ``nox -s bench -- ratelimit`` runs one of them, ``-- gateway``
-    the gateway against LiteLLM and Portkey (installs them first), and
-    ``-- core --quick`` passes ``--quick`` on.
+    the gateway against LiteLLM and Portkey (installs them first), ``-- soak``
+    the 30-minute memory soak, and ``-- core --quick`` passes ``--quick`` on.
     """
     _install_workspace(session)
     session.install("-r", "bench/requirements.txt")
