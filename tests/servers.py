@@ -16,12 +16,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
+from ember.testing import running
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,6 +168,17 @@ def live_server(app: Any, **config: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@contextlib.asynccontextmanager
+async def client_for(
+    app: Any, base_url: str = "http://testserver"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process httpx client for ``app``, with its start-up and shutdown run."""
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
 
 
 def get_json(url: str) -> object:

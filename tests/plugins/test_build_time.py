@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 from ember import AppOption, Ember, Injectable, RouteDecorator, RouteOption, hookimpl
-from ember.testing import client_for
+from servers import client_for
 
 
 class CountingPlugin:

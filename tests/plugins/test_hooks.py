@@ -25,7 +25,8 @@ from ember import (
     StartupError,
     hookimpl,
 )
-from ember.testing import build_app, client_for
+from ember.testing import build_app
+from servers import client_for
 
 # ------------------------------------------------------------ ember_add_hookspecs
 

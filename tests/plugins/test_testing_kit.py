@@ -60,8 +60,10 @@ def test_importing_the_kit_imports_neither_pytest_nor_httpx(sandbox: Sandbox) ->
     assert imported == [False, False]
 
 
-async def test_client_talks_to_the_app_after_its_startup(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/")).json() == {"started": True}
+async def test_started_app_has_run_its_startup(started_app: Ember) -> None:
+    transport = httpx.ASGITransport(app=started_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/")).json() == {"started": True}
 
 
 def test_make_app_ignores_installed_plugins(make_app: Callable[..., Ember]) -> None:

@@ -13,8 +13,8 @@ from ember import Request, TokenStreamResponse
 from ember.ratelimit import GlobalTokenBucket, MemoryBackend, RateLimitMiddleware, TokenBucket
 from ember.ratelimit.buckets import Budget
 from ember.ratelimit.headers import go_duration
-from ember.testing import client_for
 from limiter_helpers import HELLO_PROMPT_TOKENS, chat_body, make_app
+from servers import client_for
 
 
 def limited_app(**middleware: Any) -> tuple[Any, RateLimitMiddleware]:

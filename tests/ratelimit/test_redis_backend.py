@@ -16,9 +16,8 @@ from ember.ratelimit import GlobalTokenBucket, RateLimitMiddleware
 from ember.ratelimit.backends import BackendUnavailable, Slot
 from ember.ratelimit.backends.redis import RedisBackend
 from ember.ratelimit.buckets import Budget
-from ember.testing import client_for
 from limiter_helpers import HELLO_PROMPT_TOKENS, chat_body, make_app
-from servers import free_port
+from servers import client_for, free_port
 
 STILL = Budget("still", 100, 0, "still")
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from ember import ConfigError, Request
 from ember.ratelimit import GlobalTokenBucket, RateLimitMiddleware, TokenLimits
-from ember.testing import build_app, client_for
+from ember.testing import build_app
 from limiter_helpers import HELLO_PROMPT_TOKENS, chat_body, make_app
+from servers import client_for
 
 ALICE = {"authorization": "Bearer sk-alice"}
 BOB = {"authorization": "Bearer sk-bob"}

@@ -1,4 +1,4 @@
-"""ember-hello's test set-up: the app the kit's ``client`` talks to.
+"""ember-hello's test set-up: its app, and an httpx client talking to it.
 
 The kit itself (``pytest_plugins = ["ember.testing"]``) is enabled in the test
 module: pytest accepts ``pytest_plugins`` only in the *root* conftest.py, and
@@ -8,14 +8,26 @@ own plugin's repository, put it in the root conftest.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
 from ember import Ember
 from ember.hello import plugin
+from ember.testing import running
 
 
 @pytest.fixture
 def app(make_app: Callable[..., Ember]) -> Ember:
     """An app with ember-hello alone (other installed plugins are left out)."""
     return make_app(plugin, greeting="Howdy")
+
+
+@pytest.fixture
+async def client(app: Ember) -> AsyncIterator[httpx.AsyncClient]:
+    """httpx talking to ``app`` in-process, its start-up run first (the kit's
+    ``running``; ember-core itself depends on no HTTP client)."""
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield http

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from ember import ConfigError, Ember, StreamingResponse
 from ember.hello import Greeter, HelloHeaderMiddleware, plugin
-from ember.testing import client_for
+from ember.testing import running
 
 pytest_plugins = ["ember.testing"]
 
@@ -164,7 +164,11 @@ async def test_example_app_serves_with_the_installed_plugin() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
-    async with client_for(module.app) as client:
+    transport = httpx.ASGITransport(app=module.app)
+    async with (
+        running(module.app),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+    ):
         hello = await client.get("/hello/ada")
         greet = await client.get("/greet/bob")
 

@@ -6,21 +6,22 @@ Enable it in your root ``conftest.py`` (or in a test module)::
 
 It is never loaded on its own: ember-core declares no ``pytest11`` entry
 point, so installing Ember changes nobody's test run. Importing this module
-imports neither pytest nor httpx; pytest brings itself along when it loads the
-plugin, and httpx (which ember-core does not depend on) is imported only when
-a client is made. The fixtures:
+imports no pytest (pytest brings itself along when it loads the plugin), and
+no HTTP client at all: ember-core depends on none. Talk to the app with the
+client of your choice, e.g. ``httpx.AsyncClient(transport=httpx.ASGITransport(app=app))``
+inside ``async with running(app)``. The fixtures:
 
 - ``make_app(*plugins, **options)``: an ``Ember`` app with *installed*
   plugins ignored (``load_entry_points=False``) and ``plugins`` registered, so
   a test sees exactly the plugins it names;
 - ``app``: ``make_app()``; override it in your ``conftest.py`` to add yours;
-- ``client``: an ``httpx.AsyncClient`` talking to ``app`` in-process, with the
-  app's start-up work run before the test and its shutdown work after (needs
-  pytest-asyncio);
+- ``started_app``: ``app`` with its start-up work run before the test and its
+  shutdown work after (needs pytest-asyncio), for in-process clients, which
+  do not speak the lifespan protocol;
 - ``ember_plugin``: the ``registered`` context manager below.
 
 The same helpers work without pytest: ``build_app``, ``registered`` and
-``client_for``. (PYTEST_DONT_REWRITE: this module has no asserts to rewrite,
+``running``. (PYTEST_DONT_REWRITE: this module has no asserts to rewrite,
 and tests may import it before pytest loads it as a plugin.)
 """
 
@@ -30,12 +31,9 @@ import contextlib
 import importlib
 import types
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .app import Ember
-
-if TYPE_CHECKING:
-    import httpx
 
 
 def build_app(*plugins: object, **options: Any) -> Ember:
@@ -59,22 +57,16 @@ def registered(plugin: object, /, **options: Any) -> Iterator[Ember]:
 
 
 @contextlib.asynccontextmanager
-async def client_for(
-    app: Ember, base_url: str = "http://testserver"
-) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process httpx client for ``app``, with its start-up and shutdown run.
+async def running(app: Ember) -> AsyncIterator[Ember]:
+    """``app`` with its start-up work run on entry and its shutdown work on exit.
 
-    ``httpx.ASGITransport`` does not speak the lifespan protocol, so the app's
-    start-up work (plugin ``ember_startup`` hooks included) is run here.
+    In-process clients (``httpx.ASGITransport``) do not speak the lifespan
+    protocol, so the app's start-up work (plugin ``ember_startup`` hooks
+    included) is run here.
     """
-    import httpx
-
     await app.startup()
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=base_url
-        ) as client:
-            yield client
+        yield app
     finally:
         await app.shutdown()
 
@@ -90,9 +82,9 @@ def _app(make_app: Callable[..., Ember]) -> Ember:
     return make_app()
 
 
-async def _client(app: Ember) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(app) as client:
-        yield client
+async def _started_app(app: Ember) -> AsyncIterator[Ember]:
+    async with running(app):
+        yield app
 
 
 def _ember_plugin() -> Callable[..., contextlib.AbstractContextManager[Ember]]:
@@ -114,11 +106,11 @@ def pytest_configure(config: Any) -> None:
     for name, function, decorate in [
         ("make_app", _make_app, pytest.fixture),
         ("app", _app, pytest.fixture),
-        ("client", _client, async_fixture),
+        ("started_app", _started_app, async_fixture),
         ("ember_plugin", _ember_plugin, pytest.fixture),
     ]:
         setattr(fixtures, name, decorate(function, name=name))
     config.pluginmanager.register(fixtures, "ember.testing.fixtures")
 
 
-__all__ = ["build_app", "client_for", "registered"]
+__all__ = ["build_app", "registered", "running"]
