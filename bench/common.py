@@ -28,6 +28,28 @@ def url_path(endpoint: str) -> str:
     return endpoint.replace("{id}", "42")
 
 
+def asgi_scope(method: str, path: str, body: bytes) -> dict[str, object]:
+    """An HTTP scope as uvicorn's httptools protocol builds it (a fresh ``state``
+    is the caller's to add per request)."""
+    headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench"), (b"accept", b"*/*")]
+    if body:
+        headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "scheme": "http",
+        "method": method,
+        "root_path": "",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+    }
+
+
 def method(endpoint: str) -> str:
     return "POST" if endpoint == "/echo" else "GET"
 

@@ -28,6 +28,7 @@ from common import (
     ENDPOINTS,
     FRAMEWORKS,
     STREAM_EVENTS,
+    asgi_scope,
     echo_body,
     method,
     url_path,
@@ -38,25 +39,7 @@ ASGIApp = Callable[..., Awaitable[None]]
 
 def scope_for(endpoint: str, body: bytes) -> dict[str, Any]:
     """A scope as uvicorn's httptools protocol builds it."""
-    path = url_path(endpoint)
-    headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench"), (b"accept", b"*/*")]
-    if body:
-        headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "scheme": "http",
-        "method": method(endpoint),
-        "root_path": "",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": headers,
-        "state": {},
-    }
+    return {**asgi_scope(method(endpoint), url_path(endpoint), body), "state": {}}
 
 
 class Result:

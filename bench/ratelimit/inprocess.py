@@ -33,9 +33,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent / "tests"))
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("EMBER_LOAD_PLUGINS", "ratelimit")  # as run.py serves it
 
 from app import make_app  # noqa: E402
+from common import asgi_scope  # noqa: E402  (bench/common.py: the scope uvicorn builds)
 from servers import redis_server  # noqa: E402
 
 MODES = ["none", "passthrough", "headers", "memory", "memory-busy", "redis"]
@@ -58,26 +60,7 @@ def request_maker(app: Any, endpoint: str) -> Call:
     """One request to ``app``, as uvicorn with httptools would call it."""
     method, path = endpoint.split(" ", 1)
     body = CHAT_BODY if method == "POST" else b""
-    headers = [(b"host", b"127.0.0.1:8000")]
-    if body:
-        headers += [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-    template: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "scheme": "http",
-        "method": method,
-        "root_path": "",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": headers,
-    }
+    template = asgi_scope(method, path, body)
     message = {"type": "http.request", "body": body, "more_body": False}
 
     async def receive() -> dict[str, Any]:
