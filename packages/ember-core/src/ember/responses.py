@@ -46,7 +46,9 @@ class Response:
         self.status_code = status_code
         if media_type is not None:
             self.media_type = media_type
-        self.headers: dict[str, str] = self._header_dict(headers) if headers else {}
+        self.headers: dict[str, str] = {}
+        if headers:
+            self._set_headers(headers)
         self.body = self.render(content)
 
     def append_header(self, name: str, value: str) -> None:
@@ -57,19 +59,13 @@ class Response:
         else:
             self.headers[name] = value
 
-    def _header_dict(self, headers: HeaderInput) -> dict[str, str]:
-        if not headers:
-            return {}
+    def _set_headers(self, headers: HeaderInput) -> None:
         if isinstance(headers, Mapping):
-            return {name.lower(): value for name, value in headers.items()}
-        result: dict[str, str] = {}
-        for name, value in headers:
-            name = name.lower()
-            if name in result:
-                self.repeated_headers = [*self.repeated_headers, (name, value)]
-            else:
-                result[name] = value
-        return result
+            self.headers = {name.lower(): value for name, value in headers.items()}
+            return
+        self.headers = {}
+        for name, value in headers or ():
+            self.append_header(name, value)
 
     def render(self, content: Any) -> bytes:
         if content is None:
@@ -178,7 +174,7 @@ class StreamingResponse(Response):
         self.status_code = status_code
         if media_type is not None:
             self.media_type = media_type
-        self.headers = self._header_dict(headers)
+        self._set_headers(headers)
         self.body = b""
         self.content = content
         self.keepalive_interval = keepalive_interval
