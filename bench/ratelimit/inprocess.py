@@ -40,7 +40,7 @@ from app import make_app  # noqa: E402
 from common import asgi_scope  # noqa: E402  (bench/common.py: the scope uvicorn builds)
 from servers import redis_server  # noqa: E402
 
-MODES = ["none", "passthrough", "headers", "memory", "memory-busy", "redis"]
+MODES = ["none", "passthrough", "in-response", "headers", "memory", "memory-busy", "redis"]
 ENDPOINTS = ["GET /json", "POST /v1/chat/completions"]
 CHAT_BODY = json.dumps(
     {
