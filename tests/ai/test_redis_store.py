@@ -136,35 +136,6 @@ async def test_a_held_lock_is_extended_beyond_its_ttl(redis_url: str, prefix: st
         await other.close()
 
 
-async def test_the_replay_buffer_is_bounded_and_ordered(redis_url: str, prefix: str) -> None:
-    store = RedisSessionStore(redis_url, prefix=prefix, replay_events=3)
-    try:
-        ids = [await store.append_event("s", b"data: %d\n\n" % i, final=i == 4) for i in range(5)]
-        assert ids == [1, 2, 3, 4, 5]
-        assert await store.events_since("s", 1) is None
-        since = await store.events_since("s", 3)
-        assert since is not None
-        assert [(e.id, e.final) for e in since] == [(3, False), (4, False), (5, True)]
-        assert since[0].frame() == b"id: 3\ndata: 2\n\n"
-        assert [e.id for e in await store.wait_events("s", 4, 0.05)] == [5]
-        assert await store.wait_events("s", 5, 0.05) == []
-    finally:
-        await store.close()
-
-
-async def test_a_new_stream_replaces_the_last_ones_events(redis_url: str, prefix: str) -> None:
-    store = RedisSessionStore(redis_url, prefix=prefix)
-    try:
-        await store.append_event("s", b"data: a\n\n", final=False)
-        await store.append_event("s", b"data: [DONE]\n\n", final=True)
-        assert await store.append_event("s", b"data: next\n\n", final=False) == 3
-        assert await store.events_since("s", 1) is None
-        since = await store.events_since("s", 3)
-        assert since is not None and [e.id for e in since] == [3]
-    finally:
-        await store.close()
-
-
 async def test_concurrent_requests_through_two_processes_lose_no_message(
     redis_url: str, prefix: str
 ) -> None:
