@@ -59,12 +59,12 @@ class Response:
         else:
             self.headers[name] = value
 
-    def _set_headers(self, headers: HeaderInput) -> None:
+    def _set_headers(self, headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
+        # Called once, on a response whose headers are still empty.
         if isinstance(headers, Mapping):
             self.headers = {name.lower(): value for name, value in headers.items()}
             return
-        self.headers = {}
-        for name, value in headers or ():
+        for name, value in headers:
             self.append_header(name, value)
 
     def render(self, content: Any) -> bytes:
@@ -174,7 +174,9 @@ class StreamingResponse(Response):
         self.status_code = status_code
         if media_type is not None:
             self.media_type = media_type
-        self._set_headers(headers)
+        self.headers = {}
+        if headers:
+            self._set_headers(headers)
         self.body = b""
         self.content = content
         self.keepalive_interval = keepalive_interval
