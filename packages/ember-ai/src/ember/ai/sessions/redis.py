@@ -41,6 +41,7 @@ _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 _APPEND_EVENT = """
 local id = redis.call('INCR', KEYS[1])
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+-- last[2] is the entry's fields as XADD below writes them: b, body, f, final
 if last and last[2][4] == '1' then
   redis.call('DEL', KEYS[2])
 end
