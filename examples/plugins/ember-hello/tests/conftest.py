@@ -14,7 +14,6 @@ import httpx
 import pytest
 from ember import Ember
 from ember.hello import plugin
-from ember.testing import running
 
 
 @pytest.fixture
@@ -24,10 +23,9 @@ def app(make_app: Callable[..., Ember]) -> Ember:
 
 
 @pytest.fixture
-async def client(app: Ember) -> AsyncIterator[httpx.AsyncClient]:
-    """httpx talking to ``app`` in-process, its start-up run first (the kit's
-    ``running``; ember-core itself depends on no HTTP client)."""
-    async with running(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
+async def client(started_app: Ember) -> AsyncIterator[httpx.AsyncClient]:
+    """httpx talking to ``app`` in-process, after its start-up hooks (the kit's
+    ``started_app``; ember-core itself depends on no HTTP client)."""
+    transport = httpx.ASGITransport(app=started_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
