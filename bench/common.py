@@ -1,8 +1,12 @@
-"""What the server and in-process benchmarks share: the apps and the requests."""
+"""What the benchmarks share: the core benchmark's apps and requests, and
+starting the servers they measure (a free port, waiting for it to listen)."""
 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -70,3 +74,22 @@ def echo_body() -> bytes:
     body = json.dumps(payload, separators=(",", ":")).encode()
     assert len(body) == 1024, len(body)
     return body
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 90) -> None:
+    """Return once ``port`` accepts connections; fail if ``process`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")

@@ -31,7 +31,6 @@ import platform
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ from common import (
     ROOT,
     STREAM_EVENTS,
     echo_body,
+    free_port,
     method,
     url_path,
 )
@@ -107,12 +107,6 @@ class Results:
 
 # Loopback only: never through a proxy the environment may name.
 LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

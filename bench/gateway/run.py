@@ -35,30 +35,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from common import free_port, wait_port  # noqa: E402  (bench/common.py)
+
 PEERS = HERE / ".peers"
 RESULTS = HERE / "results"
 GATEWAY_CORE, CLIENT_CORE = "1", "0"
 MASTER_KEY = "sk-bench-master"
 BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "Say hello."}]}
 FIRST_TOKEN = b"w0 "
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")
 
 
 @contextmanager

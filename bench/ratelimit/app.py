@@ -51,12 +51,10 @@ def make_app(mode: str, redis_url: str = "") -> Ember:
     elif mode == "headers":  # the floor for a limiter: one layer adding its three headers
 
         def headers_only(inner: Any) -> Any:
-            extra = LIMIT_HEADERS
-
             async def layer(scope: Any, receive: Any, send: Any) -> None:
                 async def with_headers(message: Any) -> None:
                     if message["type"] == "http.response.start":
-                        message["headers"] = [*message.get("headers", ()), *extra]
+                        message["headers"] = [*message.get("headers", ()), *LIMIT_HEADERS]
                     await send(message)
 
                 await inner(scope, receive, with_headers)

@@ -11,12 +11,12 @@ Three parts, one run:
    round trips and are reported apart).
 3. The JSON endpoint's requests/s with and without the middleware: the same
    app served by uvicorn (1 worker, uvloop + httptools, pinned to CPU 0) with
-   no middleware, with one empty middleware (``passthrough``), with the
-   three ``x-ratelimit-*`` headers written by the endpoints' own responses
+   no middleware, with one empty middleware (``passthrough``), with the three
+   ``x-ratelimit-*`` headers written by the endpoints' own responses
    (``in-response``, no layer) or added by a layer that does nothing else
-   (``headers``), with RateLimitMiddleware on the in-memory backend (the benchmark's budget, far
-   larger than the load, so always full; and ``memory-busy``, a bucket never
-   full), and on Redis; wrk (pinned to CPU 1) against each in turn, round
+   (``headers``), with RateLimitMiddleware on the in-memory backend (the
+   benchmark's budget, far larger than the load, so always full; and
+   ``memory-busy``, a bucket never full), and on Redis; wrk (pinned to CPU 1) against each in turn, round
    after round, the median kept. ``GET /json`` is the core benchmark's JSON
    endpoint (nothing to reserve: no settlement, and on Redis no round trip
    while the backend's view is fresh); ``POST /v1/chat/completions``
@@ -40,7 +40,6 @@ import json
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import free_port  # noqa: E402
 from servers import redis_server  # noqa: E402  (the test suite's real redis-server)
 
 SERVER_CPU, CLIENT_CPU = 0, 1
@@ -189,12 +191,6 @@ async def per_check(redis_url: str, quick: bool) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ part 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,31 +47,16 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE.parent))
+
+from common import free_port, wait_port  # noqa: E402  (bench/common.py)
+
 UPSTREAM = ROOT / "bench" / "gateway" / "upstream.py"
 RESULTS = ROOT / "bench" / "results"
 IN_FLIGHT = 32
 API_KEYS = 2_000
 SESSIONS = 20_000
 SAMPLE_EVERY = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"{what} did not start")
 
 
 def rss_mib(pid: int) -> float:
