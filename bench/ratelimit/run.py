@@ -16,13 +16,14 @@ Three parts, one run:
    (``in-response``, no layer) or added by a layer that does nothing else
    (``headers``), with RateLimitMiddleware on the in-memory backend (the
    benchmark's budget, far larger than the load, so always full; and
-   ``memory-busy``, a bucket never full), and on Redis; wrk (pinned to CPU 1) against each in turn, round
-   after round, the median kept. ``GET /json`` is the core benchmark's JSON
-   endpoint (nothing to reserve: no settlement, and on Redis no round trip
-   while the backend's view is fresh); ``POST /v1/chat/completions``
-   is a model-shaped JSON request whose estimate is reserved and settled.
-   Requests per CPU-second of the server are reported beside requests/s:
-   on a shared machine they are the steadier figure.
+   ``memory-busy``, a bucket never full), and on Redis; wrk (pinned to
+   CPU 1) against each in turn, round after round, the median kept.
+   ``GET /json`` is the core benchmark's JSON endpoint (nothing to reserve:
+   no settlement, and on Redis no round trip while the backend's view is
+   fresh); ``POST /v1/chat/completions`` is a model-shaped JSON request
+   whose estimate is reserved and settled. Requests per CPU-second of the
+   server are reported beside requests/s: on a shared machine they are the
+   steadier figure.
 
     python bench/ratelimit/run.py            # about 10 minutes
     python bench/ratelimit/run.py --quick    # about 1 minute
